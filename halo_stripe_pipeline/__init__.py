@@ -1,0 +1,1 @@
+"""halo-stripe: the Stripe integration of Halo, as a Dagster code location."""

@@ -1,0 +1,47 @@
+"""The Dagster instance: dagster-postgres storage in the warehouse's server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from halo_stripe_pipeline.config import dagster_home, database_url
+from halo_stripe_pipeline.warehouse.connection import dagster_storage_url
+
+# A dagster.yaml that starts with this line was written by halo-stripe and is
+# rewritten when the warehouse URL changes; any other file is left alone.
+_MARKER = "# written by halo-stripe"
+
+
+def ensure_dagster_home(db_url: str | None = None) -> Path:
+    """Write `$DAGSTER_HOME/dagster.yaml` with PostgreSQL storage; return the home."""
+    home = dagster_home()
+    config_path = home / "dagster.yaml"
+    storage_url = dagster_storage_url(db_url or database_url())
+    text = (
+        f"{_MARKER}\n"
+        "storage:\n"
+        "  postgres:\n"
+        f"    postgres_url: \"{storage_url}\"\n"
+        "run_coordinator:\n"
+        "  module: dagster.core.run_coordinator\n"
+        "  class: QueuedRunCoordinator\n"
+        "  config:\n"
+        "    max_concurrent_runs: 4\n"
+        "telemetry:\n"
+        "  enabled: false\n"
+    )
+    if not config_path.exists() or config_path.read_text().startswith(_MARKER):
+        if not config_path.exists() or config_path.read_text() != text:
+            config_path.write_text(text)
+    return home
+
+
+def get_instance(db_url: str | None = None):  # -> dg.DagsterInstance
+    """Return the Dagster instance under `DAGSTER_HOME`, configuring it first."""
+    import os
+
+    import dagster as dg
+
+    home = ensure_dagster_home(db_url)
+    os.environ["DAGSTER_HOME"] = str(home)
+    return dg.DagsterInstance.get()
