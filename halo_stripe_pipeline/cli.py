@@ -17,6 +17,7 @@ from halo_stripe_pipeline.config import ConfigError
 # Modules that add subcommands, in the order `--help` lists them.
 COMMAND_MODULES = (
     "halo_stripe_pipeline.ingest.commands",
+    "halo_stripe_pipeline.demo.commands",
     "halo_stripe_pipeline.marts.commands",
     "halo_stripe_pipeline.events.commands",
     "halo_stripe_pipeline.billing.commands",
