@@ -63,7 +63,7 @@ class EmulatorProcess:
 
 
 def start_emulator(port: int | None = None, timeout: float = 20.0) -> EmulatorProcess:
-    """Start localstripe in a subprocess and wait until it answers."""
+    """Start localstripe in a subprocess and wait until it accepts requests."""
     port = port or free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "halo_stripe_pipeline.emulator", "--port", str(port)],

@@ -1,7 +1,7 @@
 """Shared test fixtures: one warehouse database and one Dagster home per session.
 
 With `HALO_DATABASE_URL` set, the session creates a fresh database on that
-server and drops it afterwards; without it, the session starts its own
+server and drops it afterwards. Without it, the session starts its own
 embedded PostgreSQL in a temporary folder. Either way every test in the
 session shares that database, and `HALO_DATABASE_URL`, `HALO_HOME` and
 `DAGSTER_HOME` point at the session's copies, so commands run in a
