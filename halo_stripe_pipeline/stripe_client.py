@@ -309,11 +309,13 @@ def stripe_api_from_env(**overrides: Any) -> StripeApi:
 
     from halo_stripe_pipeline.config import stripe_config
 
-    config = stripe_config(required=True)
-    assert config is not None
+    config = stripe_config(required=not overrides.get("api_key"))
+    settings: dict[str, Any] = {}
+    if config is not None:
+        settings = {"api_key": config.api_key, "api_base": config.api_base}
     limits: dict[str, Any] = {}
     if os.environ.get("STRIPE_RATE_LIMIT"):
         limits["requests_per_second"] = float(os.environ["STRIPE_RATE_LIMIT"])
     if os.environ.get("STRIPE_ENDPOINT_RATE_LIMIT"):
         limits["endpoint_requests_per_second"] = float(os.environ["STRIPE_ENDPOINT_RATE_LIMIT"])
-    return StripeApi(api_key=config.api_key, api_base=config.api_base, **{**limits, **overrides})
+    return StripeApi(**{**settings, **limits, **overrides})

@@ -136,3 +136,22 @@ def mark_deleted(
         (observed_at, account_id, list(ids)),
     )
     return cursor.rowcount
+
+
+def mark_not_observed_since(
+    conn: psycopg.Connection, table: str, account_id: str, since: datetime
+) -> int:
+    """Flag deleted every row of `account_id` whose state is older than `since`.
+
+    After a complete listing that started at `since`, such a row was not in
+    the listing (a deleted Stripe customer) and no newer webhook touched it.
+    Returns how many rows changed; rows are never dropped.
+    """
+    cursor = conn.execute(
+        sql.SQL(
+            "update {target} set is_deleted = true, synced_at = now()"
+            " where account_id = %s and observed_at < %s and not is_deleted"
+        ).format(target=sql.Identifier(RAW_SCHEMA, table)),
+        (account_id, since),
+    )
+    return cursor.rowcount

@@ -1,0 +1,1 @@
+"""The Stripe backfill: object types, range-sliced paging and the raw assets."""

@@ -1,0 +1,163 @@
+"""Pure helpers for listing one Stripe object type as disjoint `created` ranges.
+
+Stripe lists are newest first and accept `created[gte]`/`created[lt]` with
+`starting_after`. A backfill splits the span from the oldest object to now
+into half-open ranges of whole seconds, pages each range on its own thread,
+and splits a range's unread remainder again when a worker would otherwise
+idle. Every object lands in exactly one range: a range is only ever cut at
+a second boundary below its cursor's `created`, and the seconds at or above
+that cut stay with the cursor that is already inside them. A range of one
+second (many objects created in the same second) cannot be cut and is
+drained by `starting_after` alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+# No Stripe object predates 2009-01-01 UTC; searches for the oldest object
+# start there.
+EARLIEST_CREATED = 1_230_768_000
+
+
+@dataclass(frozen=True)
+class RangeTask:
+    """One slice of a listing: `created` in `[gte, lt)` and the paging position.
+
+    `gte` and `lt` are None for an unsliced listing (a server that rejects
+    `created` filters). `cursor_created` is the `created` of the cursor
+    object, and `seen_at_cursor_second` the ids already read in that second,
+    so a listing resumed after its cursor vanished skips them.
+    """
+
+    gte: int | None
+    lt: int | None
+    starting_after: str | None = None
+    cursor_created: int | None = None
+    seen_at_cursor_second: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def is_sliced(self) -> bool:
+        return self.gte is not None and self.lt is not None
+
+    def describe(self) -> str:
+        window = f"created in [{self.gte}, {self.lt})" if self.is_sliced else "unsliced"
+        return f"{window}, cursor `{self.starting_after or 'start'}`"
+
+
+def split_span(start: int, end: int, parts: int) -> list[RangeTask]:
+    """Cut `[start, end)` into at most `parts` adjacent ranges of whole seconds."""
+    if end <= start:
+        return []
+    parts = max(1, min(parts, end - start))
+    bounds = [start + (end - start) * index // parts for index in range(parts + 1)]
+    return [RangeTask(gte=low, lt=high) for low, high in zip(bounds, bounds[1:]) if high > low]
+
+
+def list_params(task: RangeTask, filters: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the query of the next page of `task` (without `limit`)."""
+    params: dict[str, Any] = dict(filters)
+    if task.gte is not None:
+        params["created[gte]"] = task.gte
+    if task.lt is not None:
+        params["created[lt]"] = task.lt
+    if task.starting_after:
+        params["starting_after"] = task.starting_after
+    return params
+
+
+def advance(
+    task: RangeTask, objects: Sequence[Mapping[str, Any]], has_more: bool
+) -> tuple[list[Mapping[str, Any]], RangeTask | None]:
+    """Apply one page to `task`.
+
+    Returns the objects not read before (a resumed listing repeats some of
+    the cursor's second) and the task for the next page, or None when the
+    range is drained.
+    """
+    fresh = [obj for obj in objects if obj.get("id") not in task.seen_at_cursor_second]
+    if not objects or not has_more:
+        return fresh, None
+    last = objects[-1]
+    last_created = last.get("created")
+    same_second = {str(obj["id"]) for obj in objects if obj.get("created") == last_created}
+    if last_created == task.cursor_created:
+        seen = task.seen_at_cursor_second | same_second
+    else:
+        seen = frozenset(same_second)
+    following = replace(
+        task,
+        starting_after=str(last["id"]),
+        cursor_created=last_created if isinstance(last_created, int) else None,
+        seen_at_cursor_second=seen,
+    )
+    return fresh, following
+
+
+def split_remaining(task: RangeTask, parts: int) -> list[RangeTask]:
+    """Cut the unread rest of `task` into up to `parts` disjoint tasks.
+
+    Objects after the cursor have `created <= cursor_created`, so the rest
+    is `[gte, cursor_created + 1)`. The newest piece keeps the cursor; the
+    older pieces start fresh. A task without a cursor time, unsliced, or
+    within one second comes back unchanged.
+    """
+    if parts < 2 or not task.is_sliced or task.cursor_created is None:
+        return [task]
+    assert task.gte is not None
+    top = min(task.lt or task.cursor_created + 1, task.cursor_created + 1)
+    pieces = split_span(task.gte, top, parts)
+    if len(pieces) < 2:
+        return [task]
+    newest = replace(task, gte=pieces[-1].gte, lt=top)
+    return [newest, *pieces[:-1]]
+
+
+def resume_after_missing_cursor(task: RangeTask) -> RangeTask:
+    """Return `task` restarted at its cursor's second after the cursor was deleted.
+
+    Stripe answers `resource_missing` when the `starting_after` object is
+    gone. The listing restarts without a cursor at `created <= cursor_created`
+    and skips the ids of that second it has already read.
+    """
+    if task.cursor_created is None:
+        raise ValueError(f"cannot resume {task.describe()}: the cursor's created time is unknown")
+    return replace(
+        task,
+        lt=task.cursor_created + 1,
+        starting_after=None,
+    )
+
+
+def probe_points(low: int, high: int, count: int) -> list[int]:
+    """Return up to `count` distinct instants strictly inside `(low, high)`."""
+    if high - low < 2:
+        return []
+    count = min(count, high - low - 1)
+    return sorted({low + (high - low) * index // (count + 1) for index in range(1, count + 1)})
+
+
+def narrow_oldest(
+    low: int, high: int, answers: Mapping[int, bool]
+) -> tuple[int, int]:
+    """Narrow the bracket of the oldest `created` with probe answers.
+
+    Invariant: no object has `created < low`, and one has `created < high`.
+    `answers[t]` tells whether any object has `created < t`.
+    """
+    for point in sorted(answers):
+        if answers[point]:
+            return low, min(high, point)
+        low = max(low, point)
+    return low, high
+
+
+def oldest_is_bracketed(low: int, high: int, newest: int) -> bool:
+    """Tell whether the bracket is narrow enough to start slicing.
+
+    A bracket within one sixty-fourth of the data span (or an hour) wastes at
+    most a sliver of one slice on an empty stretch.
+    """
+    return high - low <= max(3600, (newest - high) // 64)
