@@ -194,7 +194,7 @@ COUPONS = (
 )
 
 
-def _named_customers() -> tuple[CustomerSpec, ...]:
+def named_customers() -> tuple[CustomerSpec, ...]:
     usd = "usd"
     return (
         CustomerSpec("acme", "Acme Analytics", "billing@acme-analytics.example", Scenario.ACTIVE,
@@ -254,50 +254,50 @@ def _named_companies() -> tuple[CompanySpec, ...]:
         return CompanySpec(id, name, email, domain, shows, is_named=True, **kwargs)  # type: ignore[arg-type]
 
     return (
-        company("co_acme", "Acme Analytics", "billing@acme-analytics.example", "acme-analytics.example",
+        company("demo_acme", "Acme Analytics", "billing@acme-analytics.example", "acme-analytics.example",
                 "active Business yearly x3: MRR 300.00 USD, annual, renewing; manual MRR 310.50",
                 traits={"mrr": 310.5, "tier": "enterprise"}, stripe_customer_key="acme"),
-        company("co_birchwood", "Birchwood Dental", None, "birchwood.example",
+        company("demo_birchwood", "Birchwood Dental", None, "birchwood.example",
                 "matched by domain only: Growth quarterly, MRR 100.00 USD; manual MRR 95",
                 traits={"mrr": 95}),
-        company("co_cobalt", "Cobalt Freight", "accounts@cobalt-freight.example", "cobalt-freight.example",
+        company("demo_cobalt", "Cobalt Freight", "accounts@cobalt-freight.example", "cobalt-freight.example",
                 "weekly 10.00 USD: MRR 43.33 USD; no manual MRR trait"),
-        company("co_dune", "Dune Studio", "finance@dunestudio.example", "dunestudio.example",
+        company("demo_dune", "Dune Studio", "finance@dunestudio.example", "dunestudio.example",
                 "Pro monthly x2 set to cancel at period end: MRR 158.00 EUR, set_to_cancel",
                 traits={"mrr": 150}),
-        company("co_ember", "Ember Foods", "tokyo@emberfoods.example", "emberfoods.example",
+        company("demo_ember", "Ember Foods", "tokyo@emberfoods.example", "emberfoods.example",
                 "JPY yearly 12,000: MRR 1,000 JPY by email; by domain also Ember GmbH, 70.00 EUR",
                 traits={"mrr": 80}),
-        company("co_fjord", "Fjord Labs", "billing@fjordlabs.example", "fjordlabs.example",
+        company("demo_fjord", "Fjord Labs", "billing@fjordlabs.example", "fjordlabs.example",
                 "past_due after a declined plan change: MRR 100.00 USD, payment failing"),
-        company("co_granite", "Granite Legal", "it@granitelegal.example", "granitelegal.example",
+        company("demo_granite", "Granite Legal", "it@granitelegal.example", "granitelegal.example",
                 "first invoice declined, incomplete: MRR 0, pending"),
-        company("co_harbor", "Harbor Health", "admin@harborhealth.example", "harborhealth.example",
+        company("demo_harbor", "Harbor Health", "admin@harborhealth.example", "harborhealth.example",
                 "canceled at once after paying 99.00 and a 25.00 refund: MRR 0, lifetime 74.00 USD"),
-        company("co_iris", "Iris Robotics", "team@irisrobotics.example", "irisrobotics.example",
+        company("demo_iris", "Iris Robotics", "team@irisrobotics.example", "irisrobotics.example",
                 "14-day trial, which localstripe leaves incomplete: MRR 0"),
-        company("co_juniper", "Juniper Retail", "  Pay@Juniper-Retail.example ", "juniper-retail.example",
+        company("demo_juniper", "Juniper Retail", "  Pay@Juniper-Retail.example ", "juniper-retail.example",
                 "email differs in case and spaces; full and partial refunds: lifetime 199.00 USD"),
-        company("co_kestrel", "Kestrel Energy", "billing@kestrel-energy.example", "kestrel-energy.example",
+        company("demo_kestrel", "Kestrel Energy", "billing@kestrel-energy.example", "kestrel-energy.example",
                 "volume tiers, 6 seats: MRR 39.00 USD"),
-        company("co_lumen", "Lumen Education", "billing@lumen-edu.example", "lumen-edu.example",
+        company("demo_lumen", "Lumen Education", "billing@lumen-edu.example", "lumen-edu.example",
                 "graduated tiers, 6 seats: MRR 41.50 USD (localstripe charged 42.00)"),
-        company("co_maple", "Maple Bakery", "owner@maplebakery.example", "maplebakery.example",
+        company("demo_maple", "Maple Bakery", "owner@maplebakery.example", "maplebakery.example",
                 "cancel_at in 10 days: MRR 49.00 USD, set_to_cancel on that date"),
-        company("co_northwind_a", "Northwind Traders", "billing@northwind.example", "northwind.example",
+        company("demo_northwind_a", "Northwind Traders", "billing@northwind.example", "northwind.example",
                 "conflict: the Northwind customer matches two companies and goes to this one"),
-        company("co_northwind_b", "Northwind Holdings", "billing@northwind.example", "northwind.example",
-                "conflict: loses the Northwind customer to co_northwind_a"),
-        company("co_olive", "Olive Media", "accounts@olivemedia.example", "olivemedia.example",
+        company("demo_northwind_b", "Northwind Holdings", "billing@northwind.example", "northwind.example",
+                "conflict: loses the Northwind customer to demo_northwind_a"),
+        company("demo_olive", "Olive Media", "accounts@olivemedia.example", "olivemedia.example",
                 "active, latest charge attempt declined: payment failing"),
-        company("co_pine", "Pine Outdoor", "billing@pineoutdoor.example", "pineoutdoor.example",
+        company("demo_pine", "Pine Outdoor", "billing@pineoutdoor.example", "pineoutdoor.example",
                 "a declined charge then a successful retry: payment at risk"),
-        company("co_rowan", "Rowan Architects", "studio@rowan-arch.example", "rowan-arch.example",
+        company("demo_rowan", "Rowan Architects", "studio@rowan-arch.example", "rowan-arch.example",
                 "first invoice declined and voided, incomplete_expired: MRR 0"),
-        company("co_sable", "Sable Events", "events@sable-events.example", "sable-events.example",
+        company("demo_sable", "Sable Events", "events@sable-events.example", "sable-events.example",
                 "no subscription, one 150.00 USD charge: MRR 0, lifetime 150.00 USD",
                 stripe_customer_key="sable"),
-        company("co_tundra", "Tundra Systems", "billing@tundra.example", "tundra.example",
+        company("demo_tundra", "Tundra Systems", "billing@tundra.example", "tundra.example",
                 "no Stripe customer at all: not matched"),
     )
 
@@ -369,7 +369,7 @@ def _filler_company(rng: random.Random, customer: CustomerSpec) -> CompanySpec |
     if rng.random() < 0.5:
         traits["mrr"] = rng.choice((49, 99, 250, 1200))
     return CompanySpec(
-        id=f"co_{customer.key}",
+        id=f"demo_{customer.key}",
         name=customer.name,
         email=customer.email,
         domain=customer.email.split("@", 1)[1],
@@ -384,7 +384,7 @@ def build_sample(customer_count: int = DEFAULT_CUSTOMER_COUNT, seed: int = 0) ->
     Raises ValueError when `customer_count` is below the number of named
     customers or above what the filler names can cover.
     """
-    named = _named_customers()
+    named = named_customers()
     filler_count = customer_count - len(named)
     combinations = len(_NAME_PARTS[0]) * len(_NAME_PARTS[1])
     if filler_count < 0:

@@ -1,0 +1,164 @@
+"""`halo-stripe demo`: a sample account in localstripe, synced into the warehouse."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from halo_stripe_pipeline import config
+from halo_stripe_pipeline.demo.companies import reset_demo_account, write_companies, write_guide
+from halo_stripe_pipeline.demo.populate import populate
+from halo_stripe_pipeline.demo.sample import DEFAULT_CUSTOMER_COUNT, DEMO_ACCOUNT_ID, build_sample
+from halo_stripe_pipeline.demo.summary import compare_counts, format_counts
+from halo_stripe_pipeline.emulator import EmulatorProcess, start_emulator
+from halo_stripe_pipeline.stripe_client import StripeApi
+from halo_stripe_pipeline.warehouse import connect, ensure_schema
+
+log = logging.getLogger(__name__)
+
+DEMO_API_KEY = "sk_test_demo"
+# localstripe has no rate limit; these only keep the client's limiter out of the way.
+EMULATOR_REQUESTS_PER_SECOND = 1000.0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "demo",
+        help="fill a local Stripe emulator with a sample account and sync it",
+        description=(
+            "Start the warehouse (embedded unless HALO_DATABASE_URL is set) and "
+            "localstripe, create a sample account in it with matching Halo companies, "
+            f"run the full sync under account id {DEMO_ACCOUNT_ID} and print a summary."
+        ),
+    )
+    parser.add_argument(
+        "--customers",
+        type=int,
+        default=DEFAULT_CUSTOMER_COUNT,
+        help=f"number of Stripe customers, the named ones included (default {DEFAULT_CUSTOMER_COUNT})",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the filler customers; one seed always gives the same account (default 0)",
+    )
+    parser.add_argument(
+        "--keep-running",
+        action="store_true",
+        help="leave the emulator running after the summary, until Ctrl-C",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help="loopback port for the emulator (default: a free port)",
+    )
+    parser.set_defaults(handler=run_demo)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from halo_stripe_pipeline.cli import CommandError
+
+    logging.getLogger("stripe").setLevel(logging.WARNING)
+    try:
+        sample = build_sample(args.customers, args.seed)
+    except ValueError as error:
+        raise CommandError(str(error)) from error
+
+    started = time.monotonic()
+    db_url = config.database_url()
+    with connect(db_url, autocommit=True) as conn:
+        ensure_schema(conn)
+        reset_demo_account(conn)
+
+    with _running_emulator(args.port) as emulator:
+        api = StripeApi(
+            api_key=DEMO_API_KEY,
+            api_base=emulator.api_base,
+            requests_per_second=EMULATOR_REQUESTS_PER_SECOND,
+            endpoint_requests_per_second=EMULATOR_REQUESTS_PER_SECOND,
+        )
+        populated = populate(api, sample)
+        print(
+            f"Created {len(populated.customer_ids)} customers in localstripe at "
+            f"{emulator.api_base} ({populated.request_count} requests, {populated.seconds:.1f}s)."
+        )
+        with connect(db_url, autocommit=True) as conn:
+            company_count = write_companies(conn, sample, populated)
+        guide_path = write_guide(_guide_path(), sample, populated, args.seed)
+        print(f"Wrote {company_count} companies to halo.companies (workspace `demo`).")
+        print(f"Named companies and what they should show: {guide_path}")
+
+        _point_environment_at(emulator)
+        sync_started = time.monotonic()
+        run_sync(db_url)
+        print(f"Synced in {time.monotonic() - sync_started:.1f}s.")
+
+        with connect(db_url, autocommit=True) as conn:
+            counts = compare_counts(api, conn, DEMO_ACCOUNT_ID)
+        print()
+        print(format_counts(counts))
+        print()
+        print(f"Demo finished in {time.monotonic() - started:.1f}s.")
+        if args.keep_running:
+            _wait_for_interrupt(emulator)
+    differing = [count.table for count in counts if not count.matches]
+    if differing:
+        raise CommandError(f"stripe_raw differs from the emulator for: {', '.join(differing)}")
+    return 0
+
+
+def run_sync(db_url: str) -> None:
+    """Run the full sync of the account the environment points at."""
+    # TODO: run the `halo-stripe sync` Dagster job and dbt build once the sync
+    # command exists, so the run shows in the Dagster UI.
+    from halo_stripe_pipeline.ingest.sync import run_full_sync
+    from halo_stripe_pipeline.stripe_client import stripe_api_from_env
+
+    report = run_full_sync(db_url, stripe_api_from_env(), DEMO_ACCOUNT_ID)
+    log.info("synced %d objects in %d pages", report.objects, report.pages)
+
+
+def _guide_path() -> Path:
+    return config.halo_dir() / "demo" / "sample-companies.json"
+
+
+def _point_environment_at(emulator: EmulatorProcess) -> None:
+    os.environ["STRIPE_API_KEY"] = DEMO_API_KEY
+    os.environ["STRIPE_API_BASE"] = emulator.api_base
+    os.environ["STRIPE_ACCOUNT_ID"] = DEMO_ACCOUNT_ID
+    os.environ["STRIPE_RATE_LIMIT"] = str(EMULATOR_REQUESTS_PER_SECOND)
+    os.environ["STRIPE_ENDPOINT_RATE_LIMIT"] = str(EMULATOR_REQUESTS_PER_SECOND)
+
+
+@contextmanager
+def _running_emulator(port: int | None) -> Iterator[EmulatorProcess]:
+    emulator = start_emulator(port)
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+
+
+def _wait_for_interrupt(emulator: EmulatorProcess) -> None:
+    print("The emulator keeps running until Ctrl-C. To sync it again from another shell:")
+    print(
+        f"  export STRIPE_API_KEY={DEMO_API_KEY} STRIPE_API_BASE={emulator.api_base} "
+        f"STRIPE_ACCOUNT_ID={DEMO_ACCOUNT_ID}"
+    )
+    print(
+        f"  export STRIPE_RATE_LIMIT={EMULATOR_REQUESTS_PER_SECOND:g} "
+        f"STRIPE_ENDPOINT_RATE_LIMIT={EMULATOR_REQUESTS_PER_SECOND:g}"
+    )
+    print("  halo-stripe sync")
+    try:
+        while emulator.process.poll() is None:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        print("Stopping the emulator.")
