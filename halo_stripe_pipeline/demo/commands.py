@@ -97,7 +97,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
         _point_environment_at(emulator)
         sync_started = time.monotonic()
-        run_sync(db_url)
+        run_sync()
         print(f"Synced in {time.monotonic() - sync_started:.1f}s.")
 
         with connect(db_url, autocommit=True) as conn:
@@ -114,15 +114,11 @@ def run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_sync(db_url: str) -> None:
-    """Run the full sync of the account the environment points at."""
-    # TODO: run the `halo-stripe sync` Dagster job and dbt build once the sync
-    # command exists, so the run shows in the Dagster UI.
-    from halo_stripe_pipeline.ingest.sync import run_full_sync
-    from halo_stripe_pipeline.stripe_client import stripe_api_from_env
+def run_sync() -> None:
+    """Run `halo-stripe sync` for the demo account: the Dagster job, then the marts."""
+    from halo_stripe_pipeline.ingest.commands import run_sync_command
 
-    report = run_full_sync(db_url, stripe_api_from_env(), DEMO_ACCOUNT_ID)
-    log.info("synced %d objects in %d pages", report.objects, report.pages)
+    run_sync_command(argparse.Namespace(as_of=None, account=DEMO_ACCOUNT_ID))
 
 
 def _guide_path() -> Path:
