@@ -1,0 +1,135 @@
+"""Decrypted secrets of connected accounts, for the parts that need them.
+
+The receiver verifies deliveries with `endpoint_secrets` (or the provider
+`secrets_for_endpoint`), and the sync reaches a connected account through
+`account_api`. Each call decrypts afresh; plaintext is never cached or logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import psycopg
+
+from halo_stripe_pipeline.config import DEFAULT_STRIPE_API_BASE
+from halo_stripe_pipeline.connect.accounts import ACCESS_TOKEN, WEBHOOK_SECRET
+from halo_stripe_pipeline.connect.crypto import (
+    DecryptionError,
+    EncryptionKeyError,
+    TokenCipher,
+)
+from halo_stripe_pipeline.stripe_client import StripeApi
+
+log = logging.getLogger(__name__)
+
+
+class AccountDisconnected(LookupError):
+    """The account is disconnected, so it has no credentials."""
+
+
+def endpoint_secrets(
+    conn: psycopg.Connection, cipher: TokenCipher | None = None
+) -> list[tuple[str, str]]:
+    """Return (account id, signing secret) for every connected account's endpoint.
+
+    A secret that fails to decrypt is skipped with a warning, so one bad row
+    does not stop verification for every other account.
+    """
+    rows = conn.execute(
+        "select account_id, webhook_secret_encrypted from halo.stripe_connections"
+        " where status = 'connected' and webhook_secret_encrypted is not null"
+        " order by account_id"
+    ).fetchall()
+    if not rows:
+        return []
+    cipher = cipher or TokenCipher.from_env()
+    secrets: list[tuple[str, str]] = []
+    for account_id, sealed in rows:
+        try:
+            secret = cipher.decrypt(sealed, account_id=account_id, purpose=WEBHOOK_SECRET)
+        except DecryptionError as error:
+            log.warning("skipping the webhook secret of account %s: %s", account_id, error)
+            continue
+        secrets.append((account_id, secret))
+    return secrets
+
+
+def secrets_for_endpoint(conn: psycopg.Connection, account_id_hint: str | None) -> list[str]:
+    """Return the signing secrets a delivery to an endpoint may carry.
+
+    With the endpoint's account known (the URL's `account` parameter), only
+    that account's secret is returned. Without it every connected account's
+    secret is returned.
+    """
+    try:
+        pairs = endpoint_secrets(conn)
+    except EncryptionKeyError as error:
+        # The environment's secrets may still verify the delivery, so a
+        # missing key must not turn every delivery into a server error.
+        log.error("cannot read stored webhook secrets: %s", error)
+        return []
+    if account_id_hint:
+        return [secret for account_id, secret in pairs if account_id == account_id_hint]
+    return [secret for _, secret in pairs]
+
+
+def account_for_secret(conn: psycopg.Connection, secret: str) -> str | None:
+    """Return the connected account whose endpoint signs with `secret`."""
+    for account_id, candidate in endpoint_secrets(conn):
+        if candidate == secret:
+            return account_id
+    return None
+
+
+def event_account_id(event: dict[str, Any], endpoint_account_id: str | None) -> str | None:
+    """Return the account an event belongs to.
+
+    A Connect event names it in `account`; an event delivered to an
+    account's own endpoint has no `account` field and belongs to the
+    endpoint's account.
+    """
+    account = event.get("account")
+    if isinstance(account, str) and account:
+        return account
+    return endpoint_account_id
+
+
+def account_api(
+    conn: psycopg.Connection, account_id: str, cipher: TokenCipher | None = None
+) -> StripeApi | None:
+    """Return a client that reaches `account_id` with its stored access token.
+
+    Returns None when the account has no stored connection (for example the
+    account of the environment's STRIPE_API_KEY); raises AccountDisconnected
+    when it was disconnected. `STRIPE_RATE_LIMIT` and
+    `STRIPE_ENDPOINT_RATE_LIMIT` override the limits as for the environment's
+    client.
+    """
+    row = conn.execute(
+        "select status, access_token_encrypted, api_base from halo.stripe_connections"
+        " where account_id = %s",
+        (account_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    status, sealed, api_base = row
+    if status != "connected" or sealed is None:
+        raise AccountDisconnected(
+            f"Stripe account `{account_id}` is disconnected; connect it again with "
+            "`halo-stripe accounts connect`"
+        )
+    cipher = cipher or TokenCipher.from_env()
+    token = cipher.decrypt(sealed, account_id=account_id, purpose=ACCESS_TOKEN)
+    base = api_base or os.environ.get("STRIPE_API_BASE", "").strip().rstrip("/")
+    return StripeApi(api_key=token, api_base=base or DEFAULT_STRIPE_API_BASE, **_limits())
+
+
+def _limits() -> dict[str, float]:
+    limits: dict[str, float] = {}
+    if os.environ.get("STRIPE_RATE_LIMIT"):
+        limits["requests_per_second"] = float(os.environ["STRIPE_RATE_LIMIT"])
+    if os.environ.get("STRIPE_ENDPOINT_RATE_LIMIT"):
+        limits["endpoint_requests_per_second"] = float(os.environ["STRIPE_ENDPOINT_RATE_LIMIT"])
+    return limits

@@ -1,0 +1,76 @@
+"""Registering the receiver as a webhook endpoint of a connected account.
+
+The endpoint is created with the account's own credentials, so it belongs to
+that account and its deliveries carry no `account` field; the URL's
+`account` parameter tells the receiver whose events they are.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+
+from halo_stripe_pipeline.connect.redaction import install_stripe_log_filter
+from halo_stripe_pipeline.events.types import PROCESSED_EVENT_TYPES
+from halo_stripe_pipeline.stripe_client import StripeApi
+
+log = logging.getLogger(__name__)
+
+# The API version webhook payloads are rendered in. It equals the version the
+# stripe 16.1 SDK sends with every request, so events and list pages share
+# one object shape; a test fails when an SDK upgrade changes it.
+WEBHOOK_API_VERSION = "2026-10-28.endive"
+
+# Besides the types applied to `stripe_raw`, the product reacts to the
+# account revoking access.
+DEAUTHORIZED_EVENT_TYPE = "account.application.deauthorized"
+ENABLED_EVENTS = tuple(sorted(PROCESSED_EVENT_TYPES | {DEAUTHORIZED_EVENT_TYPE}))
+
+
+@dataclass(frozen=True)
+class RegisteredEndpoint:
+    endpoint_id: str
+    secret: str
+    api_version: str
+
+    def __repr__(self) -> str:
+        return f"RegisteredEndpoint(endpoint_id={self.endpoint_id!r})"
+
+
+def register_endpoint(api: StripeApi, url: str, account_id: str) -> RegisteredEndpoint:
+    """Create a webhook endpoint at `url`; return its id and signing secret.
+
+    One idempotency key per call makes the client's retries of this request
+    return the first endpoint instead of creating a second one.
+    """
+    install_stripe_log_filter()
+    params: dict[str, object] = {
+        "url": url,
+        "enabled_events": list(ENABLED_EVENTS),
+        "api_version": WEBHOOK_API_VERSION,
+        "description": "Halo: keeps the synced Stripe data current",
+        "metadata": {"halo_account_id": account_id},
+    }
+    log.info(
+        "registering webhook endpoint for account %s with %d event types at version %s",
+        account_id, len(ENABLED_EVENTS), WEBHOOK_API_VERSION,
+    )
+    body = api.post(
+        "/v1/webhook_endpoints",
+        params,
+        idempotency_key=f"halo-connect-endpoint-{account_id}-{uuid.uuid4().hex}",
+    )
+    endpoint_id = body.get("id")
+    secret = body.get("secret")
+    if not isinstance(endpoint_id, str) or not isinstance(secret, str) or not secret:
+        raise ValueError(
+            f"webhook endpoint response for `{account_id}` has no id or signing secret"
+        )
+    api_version = body.get("api_version") or WEBHOOK_API_VERSION
+    log.info("registered webhook endpoint %s for account %s", endpoint_id, account_id)
+    return RegisteredEndpoint(endpoint_id, secret, api_version)
+
+
+def delete_endpoint(api: StripeApi, endpoint_id: str) -> None:
+    api.delete(f"/v1/webhook_endpoints/{endpoint_id}")
