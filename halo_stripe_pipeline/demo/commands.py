@@ -73,6 +73,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
     started = time.monotonic()
     db_url = config.database_url()
+    print(f"Warehouse: {db_url}")
     with connect(db_url, autocommit=True) as conn:
         ensure_schema(conn)
         reset_demo_account(conn)
