@@ -163,14 +163,38 @@ PRODUCTS = (
     ProductSpec("demo_seats", "Seats"),
 )
 
-STARTER_MONTHLY = PlanSpec("demo_starter_monthly_usd", "demo_starter", "Starter monthly", "usd", "month", amount=4900)
-TEAM_MONTHLY = PlanSpec("demo_team_monthly_usd", "demo_team", "Team monthly", "usd", "month", amount=9900)
-GROWTH_QUARTERLY = PlanSpec("demo_growth_quarterly_usd", "demo_growth", "Growth quarterly", "usd", "month", 3, amount=30000)
-BUSINESS_YEARLY = PlanSpec("demo_business_yearly_usd", "demo_business", "Business yearly", "usd", "year", amount=120000)
-SUPPORT_WEEKLY = PlanSpec("demo_support_weekly_usd", "demo_support", "Support weekly", "usd", "week", amount=1000)
-PRO_MONTHLY_EUR = PlanSpec("demo_pro_monthly_eur", "demo_pro", "Pro monthly (EUR)", "eur", "month", amount=7900)
-PRO_SEMIANNUAL_EUR = PlanSpec("demo_pro_semiannual_eur", "demo_pro", "Pro semiannual (EUR)", "eur", "month", 6, amount=42000)
-PRO_YEARLY_JPY = PlanSpec("demo_pro_yearly_jpy", "demo_pro", "Pro yearly (JPY)", "jpy", "year", amount=12000)
+STARTER_MONTHLY = PlanSpec(
+    "demo_starter_monthly_usd", "demo_starter", "Starter monthly", "usd", "month",
+    amount=4900,
+)
+TEAM_MONTHLY = PlanSpec(
+    "demo_team_monthly_usd", "demo_team", "Team monthly", "usd", "month",
+    amount=9900,
+)
+GROWTH_QUARTERLY = PlanSpec(
+    "demo_growth_quarterly_usd", "demo_growth", "Growth quarterly", "usd", "month",
+    interval_count=3, amount=30000,
+)
+BUSINESS_YEARLY = PlanSpec(
+    "demo_business_yearly_usd", "demo_business", "Business yearly", "usd", "year",
+    amount=120000,
+)
+SUPPORT_WEEKLY = PlanSpec(
+    "demo_support_weekly_usd", "demo_support", "Support weekly", "usd", "week",
+    amount=1000,
+)
+PRO_MONTHLY_EUR = PlanSpec(
+    "demo_pro_monthly_eur", "demo_pro", "Pro monthly (EUR)", "eur", "month",
+    amount=7900,
+)
+PRO_SEMIANNUAL_EUR = PlanSpec(
+    "demo_pro_semiannual_eur", "demo_pro", "Pro semiannual (EUR)", "eur", "month",
+    interval_count=6, amount=42000,
+)
+PRO_YEARLY_JPY = PlanSpec(
+    "demo_pro_yearly_jpy", "demo_pro", "Pro yearly (JPY)", "jpy", "year",
+    amount=12000,
+)
 # Tiers are (up_to, unit_amount); up_to None is the last, open tier.
 SEATS_GRADUATED = PlanSpec(
     "demo_seats_graduated_usd", "demo_seats", "Seats graduated", "usd", "month",
@@ -195,110 +219,218 @@ COUPONS = (
 
 
 def named_customers() -> tuple[CustomerSpec, ...]:
-    usd = "usd"
+    """Return the customers whose companies the end-to-end tests check by hand."""
+    active = Scenario.ACTIVE
     return (
-        CustomerSpec("acme", "Acme Analytics", "billing@acme-analytics.example", Scenario.ACTIVE,
-                     BUSINESS_YEARLY.id, quantity=3, metadata={"tier": "enterprise"}),
-        CustomerSpec("birchwood", "Birchwood Dental", "ops@birchwood.example", Scenario.ACTIVE,
-                     GROWTH_QUARTERLY.id, metadata={"tier": "mid-market"}),
-        CustomerSpec("cobalt", "Cobalt Freight", "accounts@cobalt-freight.example", Scenario.ACTIVE,
-                     SUPPORT_WEEKLY.id),
-        CustomerSpec("dune", "Dune Studio", "finance@dunestudio.example", Scenario.CANCEL_AT_PERIOD_END,
-                     PRO_MONTHLY_EUR.id, quantity=2),
-        CustomerSpec("ember_jp", "Ember Foods KK", "tokyo@emberfoods.example", Scenario.ACTIVE,
-                     PRO_YEARLY_JPY.id),
-        CustomerSpec("ember_eu", "Ember Foods GmbH", "berlin@emberfoods.example", Scenario.ACTIVE,
-                     PRO_SEMIANNUAL_EUR.id),
-        CustomerSpec("fjord", "Fjord Labs", "billing@fjordlabs.example", Scenario.PAST_DUE,
-                     STARTER_MONTHLY.id, upgrade_plan_id=GROWTH_QUARTERLY.id),
-        CustomerSpec("granite", "Granite Legal", "it@granitelegal.example", Scenario.INCOMPLETE,
-                     TEAM_MONTHLY.id),
-        CustomerSpec("harbor", "Harbor Health", "admin@harborhealth.example", Scenario.CANCELED,
-                     TEAM_MONTHLY.id, invoice_refund=2500),
-        CustomerSpec("iris", "Iris Robotics", "team@irisrobotics.example", Scenario.TRIAL,
-                     TEAM_MONTHLY.id, days=14),
-        CustomerSpec("juniper", "Juniper Retail", "pay@juniper-retail.example", Scenario.ACTIVE,
-                     STARTER_MONTHLY.id, charges=(
-                         ChargeSpec(50000, usd, "Onboarding package", refund=50000),
-                         ChargeSpec(20000, usd, "Extra storage", refund=5000),
-                     )),
-        CustomerSpec("kestrel", "Kestrel Energy", "billing@kestrel-energy.example", Scenario.ACTIVE,
-                     SEATS_VOLUME.id, quantity=6),
-        CustomerSpec("lumen", "Lumen Education", "billing@lumen-edu.example", Scenario.ACTIVE,
-                     SEATS_GRADUATED.id, quantity=6),
-        CustomerSpec("maple", "Maple Bakery", "owner@maplebakery.example", Scenario.CANCEL_AT,
-                     STARTER_MONTHLY.id, days=10),
-        CustomerSpec("northwind", "Northwind", "billing@northwind.example", Scenario.ACTIVE,
-                     TEAM_MONTHLY.id),
-        CustomerSpec("olive", "Olive Media", "accounts@olivemedia.example", Scenario.ACTIVE,
-                     STARTER_MONTHLY.id, charges=(
-                         ChargeSpec(12000, usd, "Add-on seats", declined=True),
-                     )),
-        CustomerSpec("pine", "Pine Outdoor", "billing@pineoutdoor.example", Scenario.ACTIVE,
-                     TEAM_MONTHLY.id, charges=(
-                         ChargeSpec(9900, usd, "Usage overage", declined=True, step=1),
-                         ChargeSpec(9900, usd, "Usage overage, retried", step=2),
-                     )),
-        CustomerSpec("quartz", "Quartz Consulting", "hello@quartz-consulting.example", Scenario.ACTIVE,
-                     STARTER_MONTHLY.id),
-        CustomerSpec("rowan", "Rowan Architects", "studio@rowan-arch.example", Scenario.INCOMPLETE_EXPIRED,
-                     TEAM_MONTHLY.id),
-        CustomerSpec("sable", "Sable Events", "events@sable-events.example", Scenario.NO_SUBSCRIPTION,
-                     charges=(ChargeSpec(15000, usd, "Event sponsorship"),)),
+        CustomerSpec(
+            "acme", "Acme Analytics", "billing@acme-analytics.example", active,
+            BUSINESS_YEARLY.id, quantity=3, metadata={"tier": "enterprise"},
+        ),
+        CustomerSpec(
+            "birchwood", "Birchwood Dental", "ops@birchwood.example", active,
+            GROWTH_QUARTERLY.id, metadata={"tier": "mid-market"},
+        ),
+        CustomerSpec(
+            "cobalt", "Cobalt Freight", "accounts@cobalt-freight.example", active,
+            SUPPORT_WEEKLY.id,
+        ),
+        CustomerSpec(
+            "dune", "Dune Studio", "finance@dunestudio.example",
+            Scenario.CANCEL_AT_PERIOD_END, PRO_MONTHLY_EUR.id, quantity=2,
+        ),
+        CustomerSpec(
+            "ember_jp", "Ember Foods KK", "tokyo@emberfoods.example", active,
+            PRO_YEARLY_JPY.id,
+        ),
+        CustomerSpec(
+            "ember_eu", "Ember Foods GmbH", "berlin@emberfoods.example", active,
+            PRO_SEMIANNUAL_EUR.id,
+        ),
+        CustomerSpec(
+            "fjord", "Fjord Labs", "billing@fjordlabs.example", Scenario.PAST_DUE,
+            STARTER_MONTHLY.id, upgrade_plan_id=GROWTH_QUARTERLY.id,
+        ),
+        CustomerSpec(
+            "granite", "Granite Legal", "it@granitelegal.example", Scenario.INCOMPLETE,
+            TEAM_MONTHLY.id,
+        ),
+        CustomerSpec(
+            "harbor", "Harbor Health", "admin@harborhealth.example", Scenario.CANCELED,
+            TEAM_MONTHLY.id, invoice_refund=2500,
+        ),
+        CustomerSpec(
+            "iris", "Iris Robotics", "team@irisrobotics.example", Scenario.TRIAL,
+            TEAM_MONTHLY.id, days=14,
+        ),
+        CustomerSpec(
+            "juniper", "Juniper Retail", "pay@juniper-retail.example", active,
+            STARTER_MONTHLY.id,
+            charges=(
+                ChargeSpec(50000, "usd", "Onboarding package", refund=50000),
+                ChargeSpec(20000, "usd", "Extra storage", refund=5000),
+            ),
+        ),
+        CustomerSpec(
+            "kestrel", "Kestrel Energy", "billing@kestrel-energy.example", active,
+            SEATS_VOLUME.id, quantity=6,
+        ),
+        CustomerSpec(
+            "lumen", "Lumen Education", "billing@lumen-edu.example", active,
+            SEATS_GRADUATED.id, quantity=6,
+        ),
+        CustomerSpec(
+            "maple", "Maple Bakery", "owner@maplebakery.example", Scenario.CANCEL_AT,
+            STARTER_MONTHLY.id, days=10,
+        ),
+        CustomerSpec(
+            "northwind", "Northwind", "billing@northwind.example", active,
+            TEAM_MONTHLY.id,
+        ),
+        CustomerSpec(
+            "olive", "Olive Media", "accounts@olivemedia.example", active,
+            STARTER_MONTHLY.id,
+            charges=(ChargeSpec(12000, "usd", "Add-on seats", declined=True),),
+        ),
+        CustomerSpec(
+            "pine", "Pine Outdoor", "billing@pineoutdoor.example", active,
+            TEAM_MONTHLY.id,
+            charges=(
+                ChargeSpec(9900, "usd", "Usage overage", declined=True, step=1),
+                ChargeSpec(9900, "usd", "Usage overage, retried", step=2),
+            ),
+        ),
+        CustomerSpec(
+            "quartz", "Quartz Consulting", "hello@quartz-consulting.example", active,
+            STARTER_MONTHLY.id,
+        ),
+        CustomerSpec(
+            "rowan", "Rowan Architects", "studio@rowan-arch.example",
+            Scenario.INCOMPLETE_EXPIRED, TEAM_MONTHLY.id,
+        ),
+        CustomerSpec(
+            "sable", "Sable Events", "events@sable-events.example",
+            Scenario.NO_SUBSCRIPTION,
+            charges=(ChargeSpec(15000, "usd", "Event sponsorship"),),
+        ),
     )
 
 
 def _named_companies() -> tuple[CompanySpec, ...]:
-    def company(id: str, name: str, email: str | None, domain: str | None, shows: str,
-                **kwargs: object) -> CompanySpec:
-        return CompanySpec(id, name, email, domain, shows, is_named=True, **kwargs)  # type: ignore[arg-type]
+    def company(
+        id: str, name: str, email: str | None, domain: str | None, shows: str,
+        traits: Mapping[str, object] | None = None, stripe_customer_key: str | None = None,
+    ) -> CompanySpec:
+        return CompanySpec(
+            id, name, email, domain, shows, traits=traits or {},
+            stripe_customer_key=stripe_customer_key, is_named=True,
+        )
 
     return (
-        company("demo_acme", "Acme Analytics", "billing@acme-analytics.example", "acme-analytics.example",
-                "active Business yearly x3: MRR 300.00 USD, annual, renewing; manual MRR 310.50",
-                traits={"mrr": 310.5, "tier": "enterprise"}, stripe_customer_key="acme"),
-        company("demo_birchwood", "Birchwood Dental", None, "birchwood.example",
-                "matched by domain only: Growth quarterly, MRR 100.00 USD; manual MRR 95",
-                traits={"mrr": 95}),
-        company("demo_cobalt", "Cobalt Freight", "accounts@cobalt-freight.example", "cobalt-freight.example",
-                "weekly 10.00 USD: MRR 43.33 USD; no manual MRR trait"),
-        company("demo_dune", "Dune Studio", "finance@dunestudio.example", "dunestudio.example",
-                "Pro monthly x2 set to cancel at period end: MRR 158.00 EUR, set_to_cancel",
-                traits={"mrr": 150}),
-        company("demo_ember", "Ember Foods", "tokyo@emberfoods.example", "emberfoods.example",
-                "JPY yearly 12,000: MRR 1,000 JPY by email; by domain also Ember GmbH, 70.00 EUR",
-                traits={"mrr": 80}),
-        company("demo_fjord", "Fjord Labs", "billing@fjordlabs.example", "fjordlabs.example",
-                "past_due after a declined plan change: MRR 100.00 USD, payment failing"),
-        company("demo_granite", "Granite Legal", "it@granitelegal.example", "granitelegal.example",
-                "first invoice declined, incomplete: MRR 0, pending"),
-        company("demo_harbor", "Harbor Health", "admin@harborhealth.example", "harborhealth.example",
-                "canceled at once after paying 99.00 and a 25.00 refund: MRR 0, lifetime 74.00 USD"),
-        company("demo_iris", "Iris Robotics", "team@irisrobotics.example", "irisrobotics.example",
-                "14-day trial, which localstripe leaves incomplete: MRR 0"),
-        company("demo_juniper", "Juniper Retail", "  Pay@Juniper-Retail.example ", "juniper-retail.example",
-                "email differs in case and spaces; full and partial refunds: lifetime 199.00 USD"),
-        company("demo_kestrel", "Kestrel Energy", "billing@kestrel-energy.example", "kestrel-energy.example",
-                "volume tiers, 6 seats: MRR 39.00 USD"),
-        company("demo_lumen", "Lumen Education", "billing@lumen-edu.example", "lumen-edu.example",
-                "graduated tiers, 6 seats: MRR 41.50 USD (localstripe charged 42.00)"),
-        company("demo_maple", "Maple Bakery", "owner@maplebakery.example", "maplebakery.example",
-                "cancel_at in 10 days: MRR 49.00 USD, set_to_cancel on that date"),
-        company("demo_northwind_a", "Northwind Traders", "billing@northwind.example", "northwind.example",
-                "conflict: the Northwind customer matches two companies and goes to this one"),
-        company("demo_northwind_b", "Northwind Holdings", "billing@northwind.example", "northwind.example",
-                "conflict: loses the Northwind customer to demo_northwind_a"),
-        company("demo_olive", "Olive Media", "accounts@olivemedia.example", "olivemedia.example",
-                "active, latest charge attempt declined: payment failing"),
-        company("demo_pine", "Pine Outdoor", "billing@pineoutdoor.example", "pineoutdoor.example",
-                "a declined charge then a successful retry: payment at risk"),
-        company("demo_rowan", "Rowan Architects", "studio@rowan-arch.example", "rowan-arch.example",
-                "first invoice declined and voided, incomplete_expired: MRR 0"),
-        company("demo_sable", "Sable Events", "events@sable-events.example", "sable-events.example",
-                "no subscription, one 150.00 USD charge: MRR 0, lifetime 150.00 USD",
-                stripe_customer_key="sable"),
-        company("demo_tundra", "Tundra Systems", "billing@tundra.example", "tundra.example",
-                "no Stripe customer at all: not matched"),
+        company(
+            "demo_acme", "Acme Analytics",
+            "billing@acme-analytics.example", "acme-analytics.example",
+            "active Business yearly x3: MRR 300.00 USD, annual, renewing; "
+            "manual MRR 310.50",
+            traits={"mrr": 310.5, "tier": "enterprise"}, stripe_customer_key="acme",
+        ),
+        company(
+            "demo_birchwood", "Birchwood Dental", None, "birchwood.example",
+            "matched by domain only: Growth quarterly, MRR 100.00 USD; manual MRR 95",
+            traits={"mrr": 95},
+        ),
+        company(
+            "demo_cobalt", "Cobalt Freight",
+            "accounts@cobalt-freight.example", "cobalt-freight.example",
+            "weekly 10.00 USD: MRR 43.33 USD; no manual MRR trait",
+        ),
+        company(
+            "demo_dune", "Dune Studio", "finance@dunestudio.example", "dunestudio.example",
+            "Pro monthly x2 set to cancel at period end: MRR 158.00 EUR, set_to_cancel",
+            traits={"mrr": 150},
+        ),
+        company(
+            "demo_ember", "Ember Foods", "tokyo@emberfoods.example", "emberfoods.example",
+            "JPY yearly 12,000: MRR 1,000 JPY by email; by domain also Ember GmbH, "
+            "70.00 EUR",
+            traits={"mrr": 80},
+        ),
+        company(
+            "demo_fjord", "Fjord Labs", "billing@fjordlabs.example", "fjordlabs.example",
+            "past_due after a declined plan change: MRR 100.00 USD, payment failing",
+        ),
+        company(
+            "demo_granite", "Granite Legal",
+            "it@granitelegal.example", "granitelegal.example",
+            "first invoice declined, incomplete: MRR 0, pending",
+        ),
+        company(
+            "demo_harbor", "Harbor Health",
+            "admin@harborhealth.example", "harborhealth.example",
+            "canceled at once after paying 99.00 and a 25.00 refund: MRR 0, "
+            "lifetime 74.00 USD",
+        ),
+        company(
+            "demo_iris", "Iris Robotics",
+            "team@irisrobotics.example", "irisrobotics.example",
+            "14-day trial, which localstripe leaves incomplete: MRR 0",
+        ),
+        company(
+            "demo_juniper", "Juniper Retail",
+            "  Pay@Juniper-Retail.example ", "juniper-retail.example",
+            "email differs in case and spaces; full and partial refunds: "
+            "lifetime 199.00 USD",
+        ),
+        company(
+            "demo_kestrel", "Kestrel Energy",
+            "billing@kestrel-energy.example", "kestrel-energy.example",
+            "volume tiers, 6 seats: MRR 39.00 USD",
+        ),
+        company(
+            "demo_lumen", "Lumen Education",
+            "billing@lumen-edu.example", "lumen-edu.example",
+            "graduated tiers, 6 seats: MRR 41.50 USD (localstripe charged 42.00)",
+        ),
+        company(
+            "demo_maple", "Maple Bakery",
+            "owner@maplebakery.example", "maplebakery.example",
+            "cancel_at in 10 days: MRR 49.00 USD, set_to_cancel on that date",
+        ),
+        company(
+            "demo_northwind_a", "Northwind Traders",
+            "billing@northwind.example", "northwind.example",
+            "conflict: the Northwind customer matches two companies and goes to "
+            "this one",
+        ),
+        company(
+            "demo_northwind_b", "Northwind Holdings",
+            "billing@northwind.example", "northwind.example",
+            "conflict: loses the Northwind customer to demo_northwind_a",
+        ),
+        company(
+            "demo_olive", "Olive Media",
+            "accounts@olivemedia.example", "olivemedia.example",
+            "active, latest charge attempt declined: payment failing",
+        ),
+        company(
+            "demo_pine", "Pine Outdoor",
+            "billing@pineoutdoor.example", "pineoutdoor.example",
+            "a declined charge then a successful retry: payment at risk",
+        ),
+        company(
+            "demo_rowan", "Rowan Architects",
+            "studio@rowan-arch.example", "rowan-arch.example",
+            "first invoice declined and voided, incomplete_expired: MRR 0",
+        ),
+        company(
+            "demo_sable", "Sable Events",
+            "events@sable-events.example", "sable-events.example",
+            "no subscription, one 150.00 USD charge: MRR 0, lifetime 150.00 USD",
+            stripe_customer_key="sable",
+        ),
+        company(
+            "demo_tundra", "Tundra Systems", "billing@tundra.example", "tundra.example",
+            "no Stripe customer at all: not matched",
+        ),
     )
 
 
