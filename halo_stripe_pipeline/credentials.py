@@ -14,10 +14,14 @@ def stripe_api_for_account(
 ) -> StripeApi:
     """Return the client that reads `account_id`'s data.
 
-    Every account is read with `STRIPE_API_KEY` (and `STRIPE_API_BASE`);
-    `overrides` are `StripeApi` fields such as the rate limits.
+    A connected account (`halo-stripe accounts connect`) is read with its
+    own stored access token and API base; any other account with
+    `STRIPE_API_KEY` (and `STRIPE_API_BASE`). `overrides` are `StripeApi`
+    fields such as the rate limits.
     """
-    # TODO: look up a stored OAuth token for `account_id` (Connect) before
-    # falling back to the environment key.
-    del conn, account_id
+    from halo_stripe_pipeline.connect.secrets import account_api
+
+    connected = account_api(conn, account_id, **overrides)
+    if connected is not None:
+        return connected
     return stripe_api_from_env(**overrides)

@@ -27,6 +27,13 @@ def ensure_dagster_home(db_url: str | None = None) -> Path:
         "  class: QueuedRunCoordinator\n"
         "  config:\n"
         "    max_concurrent_runs: 4\n"
+        # One run per Stripe account at a time: each run already uses the
+        # account's whole rate limit (see connect/partitions.py ACCOUNT_TAG).
+        "    tag_concurrency_limits:\n"
+        "      - key: \"halo/stripe_account\"\n"
+        "        value:\n"
+        "          applyLimitPerUniqueValue: true\n"
+        "        limit: 1\n"
         "telemetry:\n"
         "  enabled: false\n"
     )

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 # Modules whose `routes` list the app mounts, in this order.
 ROUTE_MODULES = (
     "webhook_receiver.webhooks",
+    "webhook_receiver.connect_routes",
 )
 
 POOL_MIN_SIZE = 2

@@ -59,7 +59,7 @@ def endpoint_secrets(
 def secrets_for_endpoint(conn: psycopg.Connection, account_id_hint: str | None) -> list[str]:
     """Return the signing secrets a delivery to an endpoint may carry.
 
-    With the endpoint's account known (the URL's `account` parameter), only
+    With the endpoint's account known (the URL's last path segment), only
     that account's secret is returned. Without it every connected account's
     secret is returned.
     """
@@ -97,15 +97,19 @@ def event_account_id(event: dict[str, Any], endpoint_account_id: str | None) -> 
 
 
 def account_api(
-    conn: psycopg.Connection, account_id: str, cipher: TokenCipher | None = None
+    conn: psycopg.Connection,
+    account_id: str,
+    cipher: TokenCipher | None = None,
+    **overrides: Any,
 ) -> StripeApi | None:
     """Return a client that reaches `account_id` with its stored access token.
 
     Returns None when the account has no stored connection (for example the
     account of the environment's STRIPE_API_KEY); raises AccountDisconnected
     when it was disconnected. `STRIPE_RATE_LIMIT` and
-    `STRIPE_ENDPOINT_RATE_LIMIT` override the limits as for the environment's
-    client.
+    `STRIPE_ENDPOINT_RATE_LIMIT` set the limits as for the environment's
+    client, and `overrides` are further `StripeApi` fields. An `api_key` or
+    `api_base` override is ignored, because both belong to the connection.
     """
     row = conn.execute(
         "select status, access_token_encrypted, api_base from halo.stripe_connections"
@@ -123,7 +127,10 @@ def account_api(
     cipher = cipher or TokenCipher.from_env()
     token = cipher.decrypt(sealed, account_id=account_id, purpose=ACCESS_TOKEN)
     base = api_base or os.environ.get("STRIPE_API_BASE", "").strip().rstrip("/")
-    return StripeApi(api_key=token, api_base=base or DEFAULT_STRIPE_API_BASE, **_limits())
+    fields = {**_limits(), **overrides}
+    fields.pop("api_key", None)
+    fields.pop("api_base", None)
+    return StripeApi(api_key=token, api_base=base or DEFAULT_STRIPE_API_BASE, **fields)
 
 
 def _limits() -> dict[str, float]:

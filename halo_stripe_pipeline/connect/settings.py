@@ -39,8 +39,9 @@ class ConnectSettings:
     def webhook_url(self, account_id: str, request_base_url: str | None = None) -> str:
         """Return the URL Stripe should deliver this account's events to.
 
-        The `account` query parameter names the endpoint's account, so the
-        receiver can route an event without an `account` field to it.
+        The last path segment names the endpoint's account, so the receiver
+        picks that account's signing secret and routes an event without an
+        `account` field to it.
         """
         base = (self.public_url or request_base_url or "").rstrip("/")
         if not base:
@@ -48,7 +49,7 @@ class ConnectSettings:
                 "HALO_PUBLIC_URL is not set: set it to the receiver's public base URL "
                 "(for example https://halo.example.com) so Stripe can deliver webhooks"
             )
-        return f"{base}{WEBHOOK_PATH}?account={account_id}"
+        return f"{base}{WEBHOOK_PATH}/{account_id}"
 
     def callback_url(self, request_base_url: str | None = None) -> str:
         if self.redirect_uri:

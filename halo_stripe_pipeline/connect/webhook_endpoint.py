@@ -1,8 +1,8 @@
 """Registering the receiver as a webhook endpoint of a connected account.
 
 The endpoint is created with the account's own credentials, so it belongs to
-that account and its deliveries carry no `account` field; the URL's
-`account` parameter tells the receiver whose events they are.
+that account and its deliveries carry no `account` field; the URL's last
+path segment tells the receiver whose events they are.
 """
 
 from __future__ import annotations

@@ -150,7 +150,7 @@ def test_oauth_flow_connects_account(
 
     # The endpoint is registered with the pinned version and processed types.
     assert endpoint["url"] == (
-        f"{PUBLIC_URL}/api/integrations/stripe/webhook?account={account_id}"
+        f"{PUBLIC_URL}/api/integrations/stripe/webhook/{account_id}"
     )
     assert endpoint["api_version"] == WEBHOOK_API_VERSION
     assert set(PROCESSED_EVENT_TYPES) <= set(endpoint["enabled_events"])
