@@ -1,0 +1,82 @@
+"""Dagster definitions of billing: a job that executes approved requests and
+the sensor that launches it when requests are waiting.
+
+This module does not use `from __future__ import annotations`: Dagster reads
+the op function's annotations at definition time.
+"""
+
+import dagster as dg
+
+EXECUTE_JOB = "billing_execute_approved"
+SENSOR_INTERVAL_SECONDS = 30
+ACTIVE_RUN_STATUSES = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+
+
+def _runnable_count() -> int:
+    from halo_stripe_pipeline.config import database_url
+    from halo_stripe_pipeline.warehouse import connect
+
+    with connect(database_url()) as conn:
+        row = conn.execute(
+            "select count(*) from billing.requests where status in ('approved', 'executing')"
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+@dg.op(description="Execute approved billing requests against Stripe and resume interrupted ones.")
+def execute_approved_billing_requests(context: dg.OpExecutionContext) -> dg.Output:
+    from halo_stripe_pipeline.billing.execution import Executor
+    from halo_stripe_pipeline.config import database_url
+    from halo_stripe_pipeline.warehouse import connect, ensure_schema
+
+    with connect(database_url(), autocommit=True) as conn:
+        ensure_schema(conn)
+        handled = Executor(conn, actor=f"dagster run {context.run_id[:8]}").run()
+    succeeded = [request.id for request in handled if request.status == "succeeded"]
+    failed = [request.id for request in handled if request.status == "failed"]
+    context.log.info(f"executed {len(handled)} billing request(s): {len(succeeded)} succeeded")
+    for request in handled:
+        if request.status == "failed":
+            context.log.warning(f"billing request {request.id} failed: {request.error}")
+    return dg.Output(
+        len(handled),
+        metadata={
+            "executed": dg.MetadataValue.int(len(handled)),
+            "succeeded": dg.MetadataValue.int(len(succeeded)),
+            "failed": dg.MetadataValue.int(len(failed)),
+            "failed_ids": dg.MetadataValue.text(", ".join(map(str, failed)) or "none"),
+        },
+    )
+
+
+@dg.job(name=EXECUTE_JOB, description="Run every approved billing request through Stripe once.")
+def billing_execute_approved() -> None:
+    execute_approved_billing_requests()
+
+
+@dg.sensor(
+    job=billing_execute_approved,
+    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Launch the billing execution job when requests are approved or left executing.",
+)
+def billing_approved_requests_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+    waiting = _runnable_count()
+    if waiting == 0:
+        return dg.SensorResult(skip_reason="no approved billing requests")
+    active = context.instance.get_runs_count(
+        dg.RunsFilter(job_name=EXECUTE_JOB, statuses=ACTIVE_RUN_STATUSES)
+    )
+    if active:
+        return dg.SensorResult(skip_reason=f"{waiting} request(s) waiting; a run is already active")
+    context.log.info(f"{waiting} billing request(s) waiting; launching {EXECUTE_JOB}")
+    return dg.SensorResult(run_requests=[dg.RunRequest()])
+
+
+def build_definitions() -> dg.Definitions:
+    return dg.Definitions(jobs=[billing_execute_approved], sensors=[billing_approved_requests_sensor])
