@@ -219,7 +219,7 @@ async def receive_stripe_webhook(request: Request) -> JSONResponse:
     payload = await request.body()
     if len(payload) > MAX_BODY_BYTES:
         return reject(state, request, "body too large", 413)
-    account_id_hint = request.path_params.get("account_id")
+    account_id_hint = request.path_params.get("account_id") or request.query_params.get("account") or None
 
     try:
         await verify_delivery(state, payload, request.headers.get("stripe-signature"), account_id_hint)

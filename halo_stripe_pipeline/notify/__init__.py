@@ -1,0 +1,1 @@
+"""Slack notifications about Stripe events, posted through an outbox table."""
