@@ -11,6 +11,7 @@ the load (writes are idempotent upserts).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import queue
@@ -204,7 +205,7 @@ class TypeLoad:
             tasks = self._initial_tasks()
         except EndpointMissingError as error:
             return self._skip(error)
-        except StripeApiError as error:
+        except Exception as error:  # noqa: BLE001 - recorded in the report and sync_state
             self._failure = (ranges.RangeTask(None, None), error)
             return self._finish()
         self._tasks.extend(tasks)
@@ -246,18 +247,24 @@ class TypeLoad:
             raise
 
     def _initial_tasks(self) -> list[ranges.RangeTask]:
-        if not self.options.slicing_for(self.api):
-            self._get({**self.spec.filters, "limit": 1})
-            return [ranges.RangeTask(gte=None, lt=None)]
-        now = int(time.time()) + 1
-        newest_page = self._get({**self.spec.filters, "limit": 1, "created[lt]": now})
-        if not newest_page.get("data"):
-            return []
-        newest = int(newest_page["data"][0]["created"])
-        low, high = self._bracket_oldest(newest)
-        return ranges.split_span(low, now, self.options.workers_per_type)
+        """Load the newest page, then slice the rest of the listing.
 
-    def _bracket_oldest(self, newest: int) -> tuple[int, int]:
+        A type that fits in one page (most products, plans, coupons) costs
+        one request and no probing.
+        """
+        if not self.options.slicing_for(self.api):
+            following = self._load_page(ranges.RangeTask(gte=None, lt=None))
+            return [following] if following is not None else []
+        whole = ranges.RangeTask(gte=ranges.EARLIEST_CREATED, lt=int(time.time()) + 1)
+        following = self._load_page(whole)
+        if following is None or following.cursor_created is None:
+            return [following] if following is not None else []
+        low = self._bracket_oldest(following.cursor_created)
+        rest = dataclasses.replace(following, gte=max(low, ranges.EARLIEST_CREATED))
+        return ranges.split_remaining(rest, self.options.workers_per_type)
+
+    def _bracket_oldest(self, newest: int) -> int:
+        """Return an instant at or before the oldest object, found by parallel probes."""
         low, high = ranges.EARLIEST_CREATED, newest + 1
         with ThreadPoolExecutor(PROBES_PER_ROUND, thread_name_prefix="ingest-probe") as probes:
             while not ranges.oldest_is_bracketed(low, high, newest):
@@ -266,7 +273,7 @@ class TypeLoad:
                     break
                 found = probes.map(self._has_object_before, points)
                 low, high = ranges.narrow_oldest(low, high, dict(zip(points, found)))
-        return low, high
+        return low
 
     def _has_object_before(self, instant: int) -> bool:
         body = self._get({**self.spec.filters, "limit": 1, "created[lt]": instant})

@@ -157,7 +157,8 @@ def narrow_oldest(
 def oldest_is_bracketed(low: int, high: int, newest: int) -> bool:
     """Tell whether the bracket is narrow enough to start slicing.
 
-    A bracket within one sixty-fourth of the data span (or an hour) wastes at
-    most a sliver of one slice on an empty stretch.
+    Slices start at `low`, so at most `high - low` seconds of them can be
+    empty. A bracket within a sixteenth of the listed span (or an hour)
+    wastes at most about one slice in sixteen.
     """
-    return high - low <= max(3600, (newest - high) // 64)
+    return high - low <= max(3600, (newest - low) // 16)
