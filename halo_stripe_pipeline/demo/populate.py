@@ -8,6 +8,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
+
 from halo_stripe_pipeline.demo.sample import (
     DECLINING_SCENARIOS,
     ChargeSpec,
@@ -77,7 +79,10 @@ def _create_catalog(api: StripeApi, sample: SampleAccount) -> None:
     for product in sample.products:
         api.post("/v1/products", {"id": product.id, "name": product.name})
     for plan in sample.plans:
-        api.post("/v1/plans", _plan_params(plan))
+        if plan.is_tiered:
+            _post_json(api, "/v1/plans", _plan_params(plan))
+        else:
+            api.post("/v1/plans", _plan_params(plan))
     for coupon in sample.coupons:
         api.post("/v1/coupons", _coupon_params(coupon))
 
@@ -102,6 +107,20 @@ def _plan_params(plan: PlanSpec) -> dict[str, Any]:
     else:
         params["amount"] = plan.amount
     return params
+
+
+def _post_json(api: StripeApi, path: str, params: dict[str, Any]) -> dict[str, Any]:
+    """POST a JSON body, which localstripe accepts besides the form encoding.
+
+    localstripe stores form-encoded tiers as they arrive, as strings, where
+    Stripe returns numbers; a JSON body keeps `up_to` and the amounts numeric.
+    """
+    response = httpx.post(
+        f"{api.api_base}{path}", json=params, auth=(api.api_key, ""), timeout=30
+    )
+    response.raise_for_status()
+    api.request_count += 1
+    return dict(response.json())
 
 
 def _coupon_params(coupon: CouponSpec) -> dict[str, Any]:
