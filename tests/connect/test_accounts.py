@@ -19,6 +19,7 @@ from halo_stripe_pipeline.connect.accounts import (
     AccountGrant,
     ConnectConflict,
     list_accounts,
+    purge_account_data,
     store_connection,
 )
 from halo_stripe_pipeline.connect.crypto import TokenCipher
@@ -96,6 +97,9 @@ def test_receiver_verifies_connected_endpoint(
         "select account_id from stripe_raw.webhook_events where id = %s", (event["id"],)
     ).fetchone()
     assert stored == (account_id,)
+    # The event is not applied here; leaving it pending would hand it to the
+    # event tests sharing this database.
+    db.execute("delete from stripe_raw.webhook_events where id = %s", (event["id"],))
 
 
 def test_receiver_rejects_other_secret(
@@ -236,6 +240,7 @@ def test_disconnect_keeps_data_drops_tokens(
     plan = plan_tick(db, existing_partitions=[account_id], cursor=0)
     assert plan.partitions_to_delete == [account_id]
     assert account_id not in [run.account_id for run in plan.runs]
+    purge_account_data(db, account_id)
 
 
 def test_disconnect_purge_deletes_data(
@@ -266,6 +271,7 @@ def test_disconnect_purge_deletes_data(
         "select purged_at is not null from halo.stripe_connections where account_id = %s",
         (account_id,),
     ).fetchone() == (True,)
+    purge_account_data(db, "acct_other_kept")
 
 
 def test_new_account_detaches_disconnected_one(
