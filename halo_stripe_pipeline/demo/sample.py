@@ -368,6 +368,7 @@ def _named_companies() -> tuple[CompanySpec, ...]:
             "admin@harborhealth.example", "harborhealth.example",
             "canceled at once after paying 99.00 and a 25.00 refund: MRR 0, "
             "lifetime 74.00 USD",
+            traits={"mrr": 0},
         ),
         company(
             "demo_iris", "Iris Robotics",
@@ -379,27 +380,32 @@ def _named_companies() -> tuple[CompanySpec, ...]:
             "  Pay@Juniper-Retail.example ", "juniper-retail.example",
             "email differs in case and spaces; full and partial refunds: "
             "lifetime 199.00 USD",
+            traits={"mrr": 60},
         ),
         company(
             "demo_kestrel", "Kestrel Energy",
             "billing@kestrel-energy.example", "kestrel-energy.example",
             "volume tiers, 6 seats: MRR 39.00 USD",
+            traits={"mrr": 40},
         ),
         company(
             "demo_lumen", "Lumen Education",
             "billing@lumen-edu.example", "lumen-edu.example",
             "graduated tiers, 6 seats: MRR 41.50 USD (localstripe charged 42.00)",
+            traits={"mrr": 45.5},
         ),
         company(
             "demo_maple", "Maple Bakery",
             "owner@maplebakery.example", "maplebakery.example",
             "cancel_at in 10 days: MRR 49.00 USD, set_to_cancel on that date",
+            traits={"mrr": 49},
         ),
         company(
             "demo_northwind_a", "Northwind Traders",
             "billing@northwind.example", "northwind.example",
             "conflict: the Northwind customer matches two companies and goes to "
             "this one",
+            traits={"mrr": 99},
         ),
         company(
             "demo_northwind_b", "Northwind Holdings",
@@ -410,11 +416,13 @@ def _named_companies() -> tuple[CompanySpec, ...]:
             "demo_olive", "Olive Media",
             "accounts@olivemedia.example", "olivemedia.example",
             "active, latest charge attempt declined: payment failing",
+            traits={"mrr": 49},
         ),
         company(
             "demo_pine", "Pine Outdoor",
             "billing@pineoutdoor.example", "pineoutdoor.example",
             "a declined charge then a successful retry: payment at risk",
+            traits={"mrr": 120.25},
         ),
         company(
             "demo_rowan", "Rowan Architects",
