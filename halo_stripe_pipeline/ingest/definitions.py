@@ -94,7 +94,7 @@ def stripe_raw_objects(
         ", ".join(spec.name for spec in selected), account_id, api.api_base,
     )
     report = sync_object_types(
-        db_url, api, account_id, selected, stripe.load_options(context.log), run_id=context.run_id
+        db_url, api, account_id, selected, stripe.load_options(context.log), run_id=context.run.run_id
     )
     for type_report in report.types:
         if type_report.status != "failed":
@@ -105,7 +105,6 @@ def stripe_raw_objects(
 full_sync_job = dg.define_asset_job(
     FULL_SYNC_JOB,
     selection=dg.AssetSelection.assets(*RAW_ASSET_KEYS),
-    partitions_def=ACCOUNT_PARTITIONS,
     description="Backfill every Stripe object type of one account into stripe_raw.",
 )
 
