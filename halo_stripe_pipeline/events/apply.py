@@ -238,7 +238,10 @@ class EventApplier:
             if not deleted:
                 data = self._complete(account_id, object_type, data)
         except StripeApiError as error:
-            if error.code == "resource_missing" and object_type == "customers":
+            missing = error.code == "resource_missing" or error.http_status == 404
+            if missing and object_type == "customers":
+                # Stripe answers 200 with `deleted: true` for a deleted
+                # customer; an emulator may answer 404 instead.
                 self._queue(account_id, object_type, observed_at, {"id": object_id, "deleted": True}, deleted=True)
                 return
             self._fail(states, f"GET {endpoint}/{object_id} failed: {error}")

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
+import pytest
 import uvicorn
 
 from halo_stripe_pipeline.emulator import free_port
@@ -82,3 +84,23 @@ def live_receiver(db_url: str) -> Iterator[LiveReceiver]:
         yield receiver
     finally:
         receiver.stop()
+
+
+@pytest.fixture(scope="session")
+def receiver(warehouse_url: str) -> Iterator[LiveReceiver]:
+    """One receiver for the session; tests set the secrets through the environment."""
+    with live_receiver(warehouse_url) as server:
+        yield server
+
+
+@pytest.fixture
+def webhook_secret(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", TEST_SECRET)
+    return TEST_SECRET
+
+
+@pytest.fixture
+def events_table(db: psycopg.Connection) -> psycopg.Connection:
+    """The session warehouse with `stripe_raw.webhook_events` emptied."""
+    db.execute("delete from stripe_raw.webhook_events")
+    return db
