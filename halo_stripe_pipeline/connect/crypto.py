@@ -63,7 +63,7 @@ def _key_id(key: bytes) -> str:
 
 @dataclass(frozen=True)
 class TokenCipher:
-    """Seals and opens secrets; `keys[0]` encrypts, every key decrypts."""
+    """Cipher for stored secrets: `keys[0]` encrypts and every key decrypts."""
 
     keys: tuple[bytes, ...]
 

@@ -54,7 +54,7 @@ class ConsumedState:
 
 @dataclass(frozen=True)
 class OAuthTokens:
-    """What Stripe's token endpoint returns for an authorization code."""
+    """Tokens returned by Stripe's token endpoint for an authorization code."""
 
     stripe_user_id: str
     access_token: str

@@ -1,4 +1,4 @@
-"""What the sync-request sensor should do on one tick, computed without Dagster.
+"""The sync-request sensor's plan for one tick, computed without Dagster.
 
 Connected accounts get a partition of `stripe_account`, disconnected ones lose
 theirs, and every new sync request becomes one run request per account.

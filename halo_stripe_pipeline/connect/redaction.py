@@ -1,7 +1,7 @@
 """Redact Stripe secrets from the stripe SDK's own debug log lines.
 
 At debug level the stripe SDK (16.1) logs every response body to the
-`stripe` logger, and the body of `POST /v1/webhook_endpoints` holds the
+`stripe` logger, and the body of `POST /v1/webhook_endpoints` contains the
 endpoint's signing secret. The filter below masks anything shaped like a
 Stripe secret in those records before any handler sees them.
 """

@@ -22,7 +22,7 @@ CALLBACK_PATH = "/integrations/stripe/oauth/callback"
 
 @dataclass(frozen=True)
 class ConnectSettings:
-    """Where the OAuth flow and the webhook registration send their requests."""
+    """Addresses and credentials of the OAuth flow and the webhook registration."""
 
     client_id: str
     platform_api_key: str

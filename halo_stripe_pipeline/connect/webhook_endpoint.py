@@ -1,8 +1,8 @@
 """Registering the receiver as a webhook endpoint of a connected account.
 
 The endpoint is created with the account's own credentials, so it belongs to
-that account and its deliveries carry no `account` field; the URL's last
-path segment tells the receiver whose events they are.
+that account and its deliveries carry no `account` field. The URL's last
+path segment names the account the events belong to.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from halo_stripe_pipeline.stripe_client import StripeApi
 
 log = logging.getLogger(__name__)
 
-# The API version webhook payloads are rendered in. It equals the version the
-# stripe 16.1 SDK sends with every request, so events and list pages share
-# one object shape; a test fails when an SDK upgrade changes it.
+# The API version of the webhook payloads. It equals the version the stripe
+# 16.1 SDK sends with every request, so events and list pages share one
+# object shape. A test fails when an SDK upgrade changes the SDK's version.
 WEBHOOK_API_VERSION = "2026-10-28.endive"
 
 # Besides the types applied to `stripe_raw`, the product reacts to the

@@ -225,10 +225,10 @@ def test_disconnect_keeps_data_drops_tokens(
         (account_id,),
     ).fetchone()
     assert ingest == (False,)
-    kept = db.execute(
+    remaining = db.execute(
         "select count(*) from stripe_raw.customers where account_id = %s", (account_id,)
     ).fetchone()
-    assert kept == (1,)
+    assert remaining == (1,)
     cancelled = db.execute(
         "select status from halo.sync_requests where account_id = %s", (account_id,)
     ).fetchall()

@@ -352,3 +352,9 @@ def test_return_url_receives_account(
     assert location.path == "/settings"
     assert parse_qs(location.query)["account"] == [account_id]
     assert parse_qs(location.query)["status"] == ["connected"]
+
+
+def test_pinned_version_matches_sdk():
+    import stripe
+
+    assert WEBHOOK_API_VERSION == stripe.api_version

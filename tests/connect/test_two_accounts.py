@@ -1,7 +1,7 @@
 """Two Stripe accounts, each in its own localstripe, synced into one warehouse.
 
-Both accounts have a customer with the same email and each workspace has a
-company with that email; each company must match only the customer of the
+Both accounts have a customer with the same email, and each workspace has a
+company with that email. Each company must match only the customer of the
 account its own workspace connected. The syncs run as Dagster runs of the
 full-sync job, one partition per account, as the connect sensor requests
 them.

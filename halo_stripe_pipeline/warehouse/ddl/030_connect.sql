@@ -1,5 +1,5 @@
 -- Stripe accounts connected to Halo workspaces (OAuth or a data-team key).
--- Every secret column holds AES-GCM ciphertext written by
+-- Every secret column contains AES-GCM ciphertext written by
 -- halo_stripe_pipeline/connect/crypto.py under HALO_ENCRYPTION_KEY; the
 -- plaintext never reaches the database. A disconnected account keeps its
 -- row (without secrets) so `halo-stripe accounts list` can still show it.

@@ -1,0 +1,17 @@
+"""The connect sensor loads with the whole code location and targets the sync job."""
+
+from __future__ import annotations
+
+from halo_stripe_pipeline.connect.definitions import FULL_SYNC_JOB_NAME, SENSOR_NAME
+
+
+def test_code_location_has_sync_sensor():
+    from halo_stripe_pipeline.definitions import build_definitions
+
+    definitions = build_definitions()
+    sensor = definitions.resolve_sensor_def(SENSOR_NAME)
+
+    assert sensor.job_name == FULL_SYNC_JOB_NAME
+    job = definitions.resolve_job_def(FULL_SYNC_JOB_NAME)
+    assert job.partitions_def is not None
+    assert job.partitions_def.name == "stripe_account"
