@@ -190,8 +190,8 @@ def run_events_retry(args: argparse.Namespace) -> int:
 
 
 def run_notifications(args: argparse.Namespace) -> int:
-    from halo_stripe_pipeline.notify.outbox import is_enabled, set_enabled
-    from halo_stripe_pipeline.notify.slack import send_pending, slack_configured
+    from halo_stripe_pipeline.notify.outbox import is_enabled, send_pending, set_enabled
+    from halo_stripe_pipeline.notify.slack import slack_configured
     from halo_stripe_pipeline.warehouse import connect, ensure_schema
 
     action = args.notifications_action

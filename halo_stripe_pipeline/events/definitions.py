@@ -2,8 +2,8 @@
 
 `stripe_events_sensor` turns pending events into runs of `apply_stripe_events`.
 A run applies them to `stripe_raw`, reports an asset materialization per raw
-table and account, posts the Slack outbox, and rebuilds the dbt marts when
-any row changed. `slack_outbox_sensor` retries messages Slack did not take.
+table and account, rebuilds the dbt marts when any row changed, then posts
+the Slack outbox (after the rebuild, so messages name the matched company). `slack_outbox_sensor` retries messages Slack did not take.
 
 This module does not use `from __future__ import annotations`: Dagster reads
 the op functions' annotations at definition time.
@@ -111,11 +111,12 @@ def apply_events(context: dg.OpExecutionContext, config: ApplyEventsConfig) -> I
 @dg.op(out=dg.Out(dict))
 def post_slack_messages(context: dg.OpExecutionContext, summary: dict) -> dict:
     """Post the Slack outbox, so a new event's message goes out with its run."""
-    return _send_outbox(context) | {"summary": summary}
+    return _send_outbox(context)
 
 
 def _send_outbox(context: dg.OpExecutionContext) -> dict:
-    from halo_stripe_pipeline.notify.slack import send_pending, slack_configured
+    from halo_stripe_pipeline.notify.outbox import send_pending
+    from halo_stripe_pipeline.notify.slack import slack_configured
     from halo_stripe_pipeline.warehouse import connect
 
     if not slack_configured():
@@ -142,27 +143,30 @@ def build_marts_function() -> Optional[Any]:
     return getattr(module, "build_marts", None)
 
 
-@dg.op
-def refresh_marts(context: dg.OpExecutionContext, posted: dict) -> None:
+@dg.op(out=dg.Out(dict))
+def refresh_marts(context: dg.OpExecutionContext, summary: dict) -> dict:
     """Rebuild the dbt marts when the batch changed any raw row."""
-    summary = posted["summary"]
     if not summary["refresh_marts"]:
         context.log.info("mart refresh turned off for this run")
-        return
+        return summary
     if summary["objects_changed"] == 0:
         context.log.info("no raw row changed; the marts are current")
-        return
+        return summary
     build_marts = build_marts_function()
     if build_marts is None:
         context.log.warning("the marts part is not installed; skipping the mart refresh")
-        return
+        return summary
     context.log.info("rebuilding the marts after %d changed rows", summary["objects_changed"])
     build_marts(database_url())
+    return summary
 
 
-@dg.job(name=APPLY_JOB, description="Apply pending Stripe webhook events, then refresh the marts.")
+@dg.job(
+    name=APPLY_JOB,
+    description="Apply pending Stripe webhook events, refresh the marts, post to Slack.",
+)
 def apply_stripe_events_job() -> None:
-    refresh_marts(post_slack_messages(apply_events()))
+    post_slack_messages(refresh_marts(apply_events()))
 
 
 @dg.op

@@ -1,21 +1,36 @@
-"""The Slack outbox: which events post, who they are about, and the switch.
+"""The Slack outbox: the switch, queueing applied events, rendering and sending.
 
-Messages are queued in `halo.slack_outbox` by the job that applies the
-events, in its transaction, one row per event id; `slack.py` posts them.
+The job that applies events queues one `halo.slack_outbox` row per event
+that posts, in the same transaction, so a message is neither lost nor
+queued twice. The text is rendered when the message is first sent: by then
+the marts have usually been rebuilt, so the company match is the one the
+marts show.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 import psycopg
 
 from halo_stripe_pipeline.notify.messages import HEADLINES, NOTIFICATION_TYPE, Party, render_message
-from halo_stripe_pipeline.notify.slack import slack_configured
+from halo_stripe_pipeline.notify.slack import (
+    MAX_ATTEMPTS,
+    Poster,
+    SlackPostError,
+    poster_from_env,
+    retry_delay,
+    slack_configured,
+)
 
 log = logging.getLogger(__name__)
+
+# One sender at a time, so two runs never post the same message twice.
+_SENDER_LOCK_ID = 0x51AC0B0C
 
 
 def is_enabled(conn: psycopg.Connection, notification_type: str = NOTIFICATION_TYPE) -> bool:
@@ -36,6 +51,35 @@ def set_enabled(conn: psycopg.Connection, enabled: bool, notification_type: str 
     )
 
 
+def enqueue_for_events(conn: psycopg.Connection, events: Sequence[tuple[str, str]]) -> int:
+    """Queue a message for each applied event that posts; return how many were new.
+
+    `events` holds (event id, account id) pairs. Nothing is queued while the
+    `stripe_event` type is off or Slack is not configured, so switching
+    either on later does not flood the channel with old events.
+    """
+    if not events or not is_enabled(conn) or not slack_configured():
+        return 0
+    accounts = dict(events)
+    rows = conn.execute(
+        "select id, type, object_id from stripe_raw.webhook_events"
+        " where id = any(%s) and type = any(%s) order by seq",
+        (list(accounts), list(HEADLINES)),
+    ).fetchall()
+    queued = 0
+    for event_id, event_type, object_id in rows:
+        cursor = conn.execute(
+            "insert into halo.slack_outbox"
+            " (notification_type, dedupe_key, account_id, event_id, event_type, object_id)"
+            " values (%s, %s, %s, %s, %s, %s) on conflict (dedupe_key) do nothing",
+            (NOTIFICATION_TYPE, event_id, accounts[event_id], event_id, event_type, object_id),
+        )
+        queued += cursor.rowcount
+    if queued:
+        log.info("queued %d Slack messages", queued)
+    return queued
+
+
 def _customer_id(obj: Mapping[str, Any]) -> str | None:
     if obj.get("object") == "customer":
         return obj.get("id")
@@ -53,45 +97,23 @@ def _stored_customer(conn: psycopg.Connection, account_id: str, customer_id: str
     return row[0] if row else {}
 
 
-# The company field each `customer_id_field` setting compares, and the
-# customer value it is compared with (see halo_stripe_pipeline/settings.py).
-_MATCH_SQL = {
-    "email": "lower(c.email) = lower(%(email)s)",
-    "domain": "lower(c.domain) = lower(split_part(%(email)s, '@', 2))",
-    "name": "lower(c.name) = lower(%(name)s)",
-    "id": "c.id = %(customer_id)s",
-    "stripe_customer_id": "c.stripe_customer_id = %(customer_id)s",
-}
+def matched_company(conn: psycopg.Connection, account_id: str, customer_id: str | None) -> str | None:
+    """Return the name of the company the marts assign to the customer.
 
-
-def match_company(
-    conn: psycopg.Connection, account_id: str, customer_id: str | None, email: str | None, name: str | None
-) -> str | None:
-    """Return the name of the company the account's settings match to the customer.
-
-    Only companies of the workspace in the account's settings row match;
-    with no settings row nothing matches.
+    Reads `analytics.stripe_customers`, so the match follows the account's
+    `customer_id_field` setting exactly as the marts apply it. A customer the
+    marts do not show yet (or a warehouse without marts) has no company.
     """
-    settings = conn.execute(
-        "select workspace_id, customer_id_field from halo.integration_settings where account_id = %s",
-        (account_id,),
-    ).fetchone()
-    if settings is None:
+    if not customer_id:
         return None
-    workspace_id, field = settings
-    params = {"workspace": workspace_id, "email": email, "name": name, "customer_id": customer_id}
-    if field in _MATCH_SQL:
-        condition = _MATCH_SQL[field]
-    elif field.startswith("traits."):
-        condition = "c.traits ->> %(trait)s = %(customer_id)s"
-        params["trait"] = field.removeprefix("traits.")
-    else:
-        log.warning("unknown customer_id_field %r for account %s; no company matched", field, account_id)
+    exists = conn.execute("select to_regclass('analytics.stripe_customers')").fetchone()[0]
+    if exists is None:
         return None
     row = conn.execute(
-        f"select c.name from halo.companies c where c.workspace_id = %(workspace)s and {condition}"
-        " order by c.id limit 1",
-        params,
+        "select c.name from analytics.stripe_customers m"
+        " join halo.companies c on c.id = m.company_id"
+        " where m.account_id = %s and m.customer_id = %s",
+        (account_id, customer_id),
     ).fetchone()
     return row[0] if row else None
 
@@ -99,42 +121,138 @@ def match_company(
 def party_for(conn: psycopg.Connection, account_id: str, obj: Mapping[str, Any]) -> Party:
     """Collect the customer and company an event's object is about."""
     customer_id = _customer_id(obj)
-    customer = obj if obj.get("object") == "customer" else {}
+    customer: Mapping[str, Any] = obj if obj.get("object") == "customer" else {}
     if not customer and customer_id:
         customer = _stored_customer(conn, account_id, customer_id)
-    billing = obj.get("billing_details") if isinstance(obj.get("billing_details"), Mapping) else {}
+    billing = obj.get("billing_details")
+    billing = billing if isinstance(billing, Mapping) else {}
     name = customer.get("name") or obj.get("customer_name") or billing.get("name")
-    email = customer.get("email") or obj.get("customer_email") or billing.get("email") or obj.get("receipt_email")
-    company = match_company(conn, account_id, customer_id, email, name)
-    return Party(customer_id=customer_id, customer_name=name, customer_email=email, company_name=company)
+    email = (
+        customer.get("email")
+        or obj.get("customer_email")
+        or billing.get("email")
+        or obj.get("receipt_email")
+    )
+    return Party(
+        customer_id=customer_id,
+        customer_name=name,
+        customer_email=email,
+        company_name=matched_company(conn, account_id, customer_id),
+    )
 
 
-def enqueue_for_events(conn: psycopg.Connection, events: Sequence[tuple[str, str]]) -> int:
-    """Queue a message for each applied event that posts; return how many were new.
+def render_queued(conn: psycopg.Connection, message_id: int, event_id: str, account_id: str) -> str:
+    """Render and store the text of a queued message from its stored event."""
+    row = conn.execute(
+        "select type, payload -> 'data' -> 'object' from stripe_raw.webhook_events where id = %s",
+        (event_id,),
+    ).fetchone()
+    if row is None:
+        raise LookupError(f"event `{event_id}` of Slack message {message_id} is not stored")
+    event_type, obj = row
+    text = render_message(event_type, obj, party_for(conn, account_id, obj))
+    conn.execute("update halo.slack_outbox set text = %s where id = %s", (text, message_id))
+    return text
 
-    `events` holds (event id, account id) pairs. Nothing is queued while the
-    `stripe_event` type is off or Slack is not configured, so switching
-    either on later does not flood the channel with old events.
+
+@dataclass
+class SendReport:
+    sent: int = 0
+    failed: int = 0
+    gave_up: int = 0
+    pending: int = 0
+
+
+def send_pending(
+    conn: psycopg.Connection,
+    poster: Poster | None = None,
+    *,
+    now: datetime | None = None,
+    limit: int = 200,
+) -> SendReport:
+    """Post due messages in queue order; stop at the first outage.
+
+    After a transient failure the rest wait for the next round, so an outage
+    costs one request per round instead of one per message, and messages keep
+    their order. A message Slack rejects for itself (HTTP 4xx) is retried
+    later without holding up the others. `conn` must be in autocommit mode:
+    each outcome commits at once.
     """
-    if not events or not is_enabled(conn) or not slack_configured():
-        return 0
-    accounts = dict(events)
-    rows = conn.execute(
-        "select id, type, payload -> 'data' -> 'object'"
-        " from stripe_raw.webhook_events where id = any(%s) and type = any(%s) order by seq",
-        (list(accounts), list(HEADLINES)),
+    report = SendReport()
+    poster = poster or poster_from_env()
+    if poster is None:
+        log.info("Slack is not configured; leaving queued messages in the outbox")
+        return report
+    locked = conn.execute("select pg_try_advisory_lock(%s)", (_SENDER_LOCK_ID,)).fetchone()[0]
+    if not locked:
+        log.info("another sender is posting the Slack outbox; skipping this round")
+        return report
+    try:
+        _send_due(conn, poster, now or datetime.now(timezone.utc), limit, report)
+    finally:
+        conn.execute("select pg_advisory_unlock(%s)", (_SENDER_LOCK_ID,))
+    return report
+
+
+def _send_due(
+    conn: psycopg.Connection, poster: Poster, current: datetime, limit: int, report: SendReport
+) -> None:
+    due = conn.execute(
+        "select id, text, attempts, event_id, coalesce(account_id, '') from halo.slack_outbox"
+        " where status = 'pending' and next_attempt_at <= %s order by id limit %s",
+        (current, limit),
     ).fetchall()
-    queued = 0
-    for event_id, event_type, obj in rows:
-        account_id = accounts[event_id]
-        text = render_message(event_type, obj, party_for(conn, account_id, obj))
-        cursor = conn.execute(
-            "insert into halo.slack_outbox"
-            " (notification_type, dedupe_key, account_id, event_id, object_id, text)"
-            " values (%s, %s, %s, %s, %s, %s) on conflict (dedupe_key) do nothing",
-            (NOTIFICATION_TYPE, event_id, account_id, event_id, obj.get("id"), text),
+    for message_id, text, attempts, event_id, account_id in due:
+        if text is None:
+            text = render_queued(conn, message_id, event_id, account_id)
+        try:
+            poster(text)
+        except SlackPostError as error:
+            retry_at = _record_failure(conn, message_id, attempts + 1, error, current, report)
+            if error.transient:
+                # Hold the whole queue until the retry, so order is kept.
+                conn.execute(
+                    "update halo.slack_outbox set next_attempt_at = greatest(next_attempt_at, %s)"
+                    " where status = 'pending'",
+                    (retry_at,),
+                )
+                break
+            continue
+        conn.execute(
+            "update halo.slack_outbox set status = 'sent', sent_at = now(),"
+            " attempts = attempts + 1, last_error = null where id = %s",
+            (message_id,),
         )
-        queued += cursor.rowcount
-    if queued:
-        log.info("queued %d Slack messages", queued)
-    return queued
+        report.sent += 1
+    report.pending = conn.execute(
+        "select count(*) from halo.slack_outbox where status = 'pending'"
+    ).fetchone()[0]
+    if report.sent or report.failed:
+        log.info(
+            "Slack outbox: %d sent, %d failed, %d still pending",
+            report.sent, report.failed, report.pending,
+        )
+
+
+def _record_failure(
+    conn: psycopg.Connection,
+    message_id: int,
+    attempts: int,
+    error: SlackPostError,
+    now: datetime,
+    report: SendReport,
+) -> datetime:
+    gave_up = attempts >= MAX_ATTEMPTS
+    retry_at = now + retry_delay(attempts, error.retry_after)
+    conn.execute(
+        "update halo.slack_outbox set status = %s, attempts = %s, last_error = %s,"
+        " next_attempt_at = %s where id = %s",
+        ("failed" if gave_up else "pending", attempts, str(error)[:1000], retry_at, message_id),
+    )
+    report.failed += 1
+    if gave_up:
+        report.gave_up += 1
+        log.error("gave up Slack message %d after %d attempts: %s", message_id, attempts, error)
+    else:
+        log.warning("posting Slack message %d failed (attempt %d): %s", message_id, attempts, error)
+    return retry_at

@@ -1,4 +1,4 @@
-"""Post queued messages to Slack with `slack_sdk`, retrying with backoff.
+"""The Slack client: configuration, posting one message, and retry delays.
 
 Configuration, from the environment:
 - `SLACK_WEBHOOK_URL`: an incoming-webhook URL (posts to its own channel), or
@@ -12,10 +12,8 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
-import psycopg
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.webhook import WebhookClient
@@ -28,8 +26,6 @@ MAX_ATTEMPTS = 30
 BASE_RETRY_DELAY = timedelta(seconds=10)
 MAX_RETRY_DELAY = timedelta(hours=1)
 TIMEOUT_SECONDS = 10
-# One sender at a time, so two runs never post the same message twice.
-_SENDER_LOCK_ID = 0x51AC0B0C
 
 
 class SlackPostError(RuntimeError):
@@ -130,105 +126,3 @@ def retry_delay(attempts: int, retry_after: float | None = None) -> timedelta:
     if retry_after is not None and retry_after > 0:
         return min(timedelta(seconds=retry_after), MAX_RETRY_DELAY)
     return min(BASE_RETRY_DELAY * (2 ** max(attempts - 1, 0)), MAX_RETRY_DELAY)
-
-
-@dataclass
-class SendReport:
-    sent: int = 0
-    failed: int = 0
-    gave_up: int = 0
-    pending: int = 0
-
-
-def send_pending(
-    conn: psycopg.Connection,
-    poster: Poster | None = None,
-    *,
-    now: datetime | None = None,
-    limit: int = 200,
-) -> SendReport:
-    """Post due messages in queue order; stop at the first outage.
-
-    After a transient failure the rest wait for the next round, so an outage
-    costs one request per round instead of one per message, and messages keep
-    their order. A message Slack rejects for itself (HTTP 4xx) is retried
-    later without holding up the others. `conn` must be in autocommit mode:
-    each outcome commits at once.
-    """
-    report = SendReport()
-    poster = poster or poster_from_env()
-    if poster is None:
-        log.info("Slack is not configured; leaving queued messages in the outbox")
-        return report
-    locked = conn.execute("select pg_try_advisory_lock(%s)", (_SENDER_LOCK_ID,)).fetchone()[0]
-    if not locked:
-        log.info("another sender is posting the Slack outbox; skipping this round")
-        return report
-    try:
-        _send_due(conn, poster, now or datetime.now(timezone.utc), limit, report)
-    finally:
-        conn.execute("select pg_advisory_unlock(%s)", (_SENDER_LOCK_ID,))
-    return report
-
-
-def _send_due(
-    conn: psycopg.Connection, poster: Poster, current: datetime, limit: int, report: SendReport
-) -> None:
-    due = conn.execute(
-        "select id, text, attempts from halo.slack_outbox"
-        " where status = 'pending' and next_attempt_at <= %s order by id limit %s",
-        (current, limit),
-    ).fetchall()
-    for message_id, text, attempts in due:
-        try:
-            poster(text)
-        except SlackPostError as error:
-            retry_at = _record_failure(conn, message_id, attempts + 1, error, current, report)
-            if error.transient:
-                # Hold the whole queue until the retry, so order is kept.
-                conn.execute(
-                    "update halo.slack_outbox set next_attempt_at = greatest(next_attempt_at, %s)"
-                    " where status = 'pending'",
-                    (retry_at,),
-                )
-                break
-            continue
-        conn.execute(
-            "update halo.slack_outbox set status = 'sent', sent_at = now(),"
-            " attempts = attempts + 1, last_error = null where id = %s",
-            (message_id,),
-        )
-        report.sent += 1
-    report.pending = conn.execute(
-        "select count(*) from halo.slack_outbox where status = 'pending'"
-    ).fetchone()[0]
-    if report.sent or report.failed:
-        log.info(
-            "Slack outbox: %d sent, %d failed, %d still pending",
-            report.sent, report.failed, report.pending,
-        )
-
-
-def _record_failure(
-    conn: psycopg.Connection,
-    message_id: int,
-    attempts: int,
-    error: SlackPostError,
-    now: datetime,
-    report: SendReport,
-) -> datetime:
-    gave_up = attempts >= MAX_ATTEMPTS
-    retry_at = now + retry_delay(attempts, error.retry_after)
-    status = "failed" if gave_up else "pending"
-    conn.execute(
-        "update halo.slack_outbox set status = %s, attempts = %s, last_error = %s,"
-        " next_attempt_at = %s where id = %s",
-        (status, attempts, str(error)[:1000], retry_at, message_id),
-    )
-    report.failed += 1
-    if gave_up:
-        report.gave_up += 1
-        log.error("gave up Slack message %d after %d attempts: %s", message_id, attempts, error)
-    else:
-        log.warning("posting Slack message %d failed (attempt %d): %s", message_id, attempts, error)
-    return retry_at

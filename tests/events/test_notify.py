@@ -12,8 +12,7 @@ import pytest
 from halo_stripe_pipeline.events.accounts import AccountResolver
 from halo_stripe_pipeline.events.apply import apply_pending_events
 from halo_stripe_pipeline.notify.messages import Party, render_message
-from halo_stripe_pipeline.notify.outbox import enqueue_for_events, set_enabled
-from halo_stripe_pipeline.notify.slack import send_pending
+from halo_stripe_pipeline.notify.outbox import enqueue_for_events, send_pending, set_enabled
 from tests.events.conftest import StubServer, store_event
 from tests.receiver.support import load_sample
 
@@ -94,17 +93,9 @@ def apply_and_queue(db: psycopg.Connection) -> int:
         return enqueue_for_events(db, report.applied_events)
 
 
-def test_event_posts_with_matched_company(db: psycopg.Connection, account: str, slack: StubServer) -> None:
-    db.execute(
-        "insert into halo.integration_settings (account_id, workspace_id, customer_id_field)"
-        " values (%s, 'ws_notify', 'email')",
-        (account,),
-    )
-    db.execute(
-        "insert into halo.companies (id, workspace_id, name, email) values"
-        " ('co_notify', 'ws_notify', 'Initech', 'fake.user4@example.com')"
-        " on conflict (id) do nothing"
-    )
+def test_event_posts_customer_and_id(db: psycopg.Connection, account: str, slack: StubServer) -> None:
+    # The marts have not been built for this account, so no company is named;
+    # the end-to-end test checks the company after a real dbt build.
     event = load_sample("hookdeck-webhook-samples/customer.created.json")
     store_event(db, event)
 
@@ -114,7 +105,7 @@ def test_event_posts_with_matched_company(db: psycopg.Connection, account: str, 
     assert queued == 1
     assert report.sent == 1
     assert posted_texts(slack) == [
-        "*New Stripe customer*: Fake Customer (fake.user4@example.com) at Initech `cus_NSPHp4fOlXGw8P`"
+        "*New Stripe customer*: Fake Customer (fake.user4@example.com) `cus_NSPHp4fOlXGw8P`"
     ]
 
 

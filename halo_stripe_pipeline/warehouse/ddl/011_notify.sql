@@ -7,7 +7,8 @@ create table if not exists halo.notification_settings (
 
 -- Slack messages waiting to be posted, and those already posted. A message
 -- is written in the same transaction that applies its event and is unique
--- per `dedupe_key` (the event id), so a redelivered event posts once. The
+-- per `dedupe_key` (the event id), so a redelivered event posts once. `text`
+-- is rendered at the first send attempt (after the marts are rebuilt). The
 -- sender retries a failed post at `next_attempt_at` with a growing delay;
 -- `status` is pending, sent or failed (gave up after the maximum attempts).
 create table if not exists halo.slack_outbox (
@@ -16,8 +17,9 @@ create table if not exists halo.slack_outbox (
     dedupe_key text not null unique,
     account_id text,
     event_id text,
+    event_type text,
     object_id text,
-    text text not null,
+    text text,
     status text not null default 'pending',
     attempts integer not null default 0,
     next_attempt_at timestamptz not null default now(),
