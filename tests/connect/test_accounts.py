@@ -296,3 +296,10 @@ def test_new_account_detaches_disconnected_one(
     listed = {summary.account_id: summary for summary in list_accounts(db)}
     assert listed[successor].status == "connected"
     assert listed[account_id].status == "disconnected"
+
+
+def test_sensor_plan_leaves_environment_partitions(db: psycopg.Connection):
+    plan = plan_tick(db, existing_partitions=["acct_environment_only"], cursor=0)
+
+    assert "acct_environment_only" not in plan.partitions_to_delete
+    assert "acct_environment_only" not in plan.partitions_to_add

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 from urllib.parse import parse_qs, urlsplit
 
 import psycopg
@@ -53,7 +54,9 @@ def test_connect_list_disconnect_by_api_key(
     db: psycopg.Connection,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ):
+    caplog.set_level(logging.DEBUG)
     monkeypatch.setenv("ACME_STRIPE_KEY", "sk_test_acme_cli_0123456789")
     workspace = f"ws_{account_id[-6:]}"
 
@@ -90,6 +93,8 @@ def test_connect_list_disconnect_by_api_key(
         (account_id,),
     ).fetchone()
     assert stored == ("disconnected", None)
+    assert "sk_test_acme_cli_0123456789" not in caplog.text
+    assert encryption_key not in caplog.text
 
 
 def test_disconnect_revokes_oauth_account(
