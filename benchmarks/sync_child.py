@@ -4,18 +4,21 @@ The benchmark scripts start this module as a child process with the
 environment of a real run (`STRIPE_API_KEY`, `STRIPE_API_BASE`,
 `STRIPE_ACCOUNT_ID`, `STRIPE_RATE_LIMIT`, `STRIPE_ENDPOINT_RATE_LIMIT`,
 `HALO_DATABASE_URL`), so the peak resident memory it reports belongs to
-the sync alone.
+the sync alone. `HALO_BENCH_WORKERS_PER_TYPE` overrides the loader's
+threads per object type, for experiments.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import resource
 import sys
 import time
 
 from halo_stripe_pipeline.config import database_url
+from halo_stripe_pipeline.ingest.loader import LoadOptions
 from halo_stripe_pipeline.ingest.sync import run_full_sync
 from halo_stripe_pipeline.stripe_client import stripe_api_from_env
 
@@ -28,7 +31,10 @@ def main() -> None:
     logging.getLogger("stripe").setLevel(logging.WARNING)
     api = stripe_api_from_env()
     started = time.monotonic()
-    report = run_full_sync(database_url(), api)
+    options = LoadOptions()
+    if os.environ.get("HALO_BENCH_WORKERS_PER_TYPE"):
+        options.workers_per_type = int(os.environ["HALO_BENCH_WORKERS_PER_TYPE"])
+    report = run_full_sync(database_url(), api, options=options)
     seconds = time.monotonic() - started
     own = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -53,6 +59,7 @@ def main() -> None:
         "peak_rss_mib": own.ru_maxrss / 1024,
         "children_peak_rss_mib": children.ru_maxrss / 1024,
         "cpu_seconds": own.ru_utime + own.ru_stime,
+        "workers_per_type": options.workers_per_type,
     }
     print(json.dumps(result), flush=True)
 
