@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import psycopg
 
+from halo_stripe_pipeline.config import ConfigError
 from halo_stripe_pipeline.connect import oauth
 from halo_stripe_pipeline.connect.accounts import (
     AccountGrant,
@@ -26,7 +27,7 @@ from halo_stripe_pipeline.connect.crypto import TokenCipher
 from halo_stripe_pipeline.connect.secrets import account_api
 from halo_stripe_pipeline.connect.settings import ConnectSettings
 from halo_stripe_pipeline.connect.webhook_endpoint import delete_endpoint, register_endpoint
-from halo_stripe_pipeline.stripe_client import StripeApi, StripeApiError
+from halo_stripe_pipeline.stripe_client import StripeApi, StripeApiError, StripeAuthError
 
 log = logging.getLogger(__name__)
 
@@ -188,20 +189,28 @@ def _register_webhook(
     try:
         url = settings.webhook_url(account_id, request_base_url)
         endpoint = register_endpoint(api, url, account_id)
-    except (StripeApiError, ValueError) as error:
+    except StripeAuthError:
+        # The client's own message names STRIPE_API_KEY, which is not the
+        # key used here.
+        message = (
+            "webhook endpoint registration failed: Stripe rejected the stored "
+            f"credentials of `{account_id}`; connect the account again"
+        )
+    except (StripeApiError, ValueError, ConfigError) as error:
         message = f"webhook endpoint registration failed: {error}"
-        log.warning("account %s: %s", account_id, message)
-        store_webhook_error(conn, account_id, message)
-        return None, message
-    store_webhook_endpoint(
-        conn,
-        account_id,
-        endpoint_id=endpoint.endpoint_id,
-        secret=endpoint.secret,
-        api_version=endpoint.api_version,
-        cipher=cipher,
-    )
-    return endpoint.endpoint_id, None
+    else:
+        store_webhook_endpoint(
+            conn,
+            account_id,
+            endpoint_id=endpoint.endpoint_id,
+            secret=endpoint.secret,
+            api_version=endpoint.api_version,
+            cipher=cipher,
+        )
+        return endpoint.endpoint_id, None
+    log.warning("account %s: %s", account_id, message)
+    store_webhook_error(conn, account_id, message)
+    return None, message
 
 
 def _delete_old_endpoint(

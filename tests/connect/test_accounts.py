@@ -303,3 +303,49 @@ def test_sensor_plan_leaves_environment_partitions(db: psycopg.Connection):
 
     assert "acct_environment_only" not in plan.partitions_to_delete
     assert "acct_environment_only" not in plan.partitions_to_add
+
+
+def test_reconnect_replaces_webhook_endpoint(
+    client: TestClient, connect_env: StripeStandin, db: psycopg.Connection, account_id: str
+):
+    workspace = f"ws_{account_id[-6:]}"
+    _connect_by_oauth(client, workspace)
+    first, = connect_env.state.endpoints
+
+    _connect_by_oauth(client, workspace)
+
+    second = connect_env.state.endpoints[-1]
+    assert second["id"] != first["id"]
+    assert connect_env.state.deleted_endpoints == [first["id"]]
+    assert dict(endpoint_secrets(db))[account_id] == second["secret"]
+
+
+def test_failed_registration_keeps_connection(
+    connect_env: StripeStandin, db: psycopg.Connection, account_id: str
+):
+    from halo_stripe_pipeline.connect import flow
+    from halo_stripe_pipeline.connect.settings import connect_settings
+
+    # The stand-in accepts only the tokens it issued, so it rejects this key.
+    result = flow.connect_with_api_key(
+        db,
+        connect_settings(require_oauth=False),
+        TokenCipher.from_env(),
+        workspace_id=f"ws_{account_id[-6:]}",
+        api_key="sk_test_unknown_to_standin",
+        account_id=account_id,
+    )
+
+    assert result.webhook_endpoint_id is None
+    assert result.webhook_error is not None
+    assert result.webhook_error == (
+        "webhook endpoint registration failed: Stripe rejected the stored "
+        f"credentials of `{account_id}`; connect the account again"
+    )
+    row = db.execute(
+        "select status, webhook_error from halo.stripe_connections where account_id = %s",
+        (account_id,),
+    ).fetchone()
+    assert row == ("connected", result.webhook_error)
+    listed = {summary.account_id: summary for summary in list_accounts(db)}
+    assert listed[account_id].webhook_error == result.webhook_error

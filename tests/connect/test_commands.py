@@ -129,3 +129,29 @@ def test_disconnect_unknown_account_fails(
     assert capsys.readouterr().err.strip() == (
         "halo-stripe: Stripe account `acct_never_seen` not found"
     )
+
+
+def test_connect_without_public_url_warns(
+    warehouse_url: str,
+    encryption_key: str,
+    account_id: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+):
+    monkeypatch.delenv("HALO_PUBLIC_URL", raising=False)
+    monkeypatch.setenv("ACME_STRIPE_KEY", "sk_test_acme_cli_0123456789")
+
+    status = main(
+        [
+            "accounts", "connect", "--workspace", f"ws_{account_id[-6:]}",
+            "--api-key-env", "ACME_STRIPE_KEY", "--account-id", account_id,
+            "--api-base", "http://127.0.0.1:9",
+        ]
+    )
+
+    assert status == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"connected {account_id}")
+    assert lines[1].startswith(
+        "warning: webhook endpoint registration failed: HALO_PUBLIC_URL is not set"
+    )
