@@ -35,9 +35,12 @@ from halo_stripe_pipeline.warehouse import bulk, connect
 
 log = logging.getLogger(__name__)
 
-DEFAULT_WORKERS_PER_TYPE = 8
+DEFAULT_WORKERS_PER_TYPE = 16
 DEFAULT_WRITE_CONNECTIONS = 4
-PROBES_PER_ROUND = 4
+PROBES_PER_ROUND = 8
+# A slice ends with a partial page, so a listing is cut only where each
+# slice is expected to hold at least this many pages.
+MIN_PAGES_PER_SLICE = 4.0
 PROGRESS_INTERVAL_SECONDS = 5.0
 
 
@@ -261,7 +264,10 @@ class TypeLoad:
             return [following] if following is not None else []
         low = self._bracket_oldest(following.cursor_created)
         rest = dataclasses.replace(following, gte=max(low, ranges.EARLIEST_CREATED))
-        return ranges.split_remaining(rest, self.options.workers_per_type)
+        parts = ranges.worthwhile_pieces(
+            rest, self.options.workers_per_type, PAGE_SIZE, MIN_PAGES_PER_SLICE
+        )
+        return ranges.split_remaining(rest, parts)
 
     def _bracket_oldest(self, newest: int) -> int:
         """Return an instant at or before the oldest object, found by parallel probes."""
@@ -295,7 +301,10 @@ class TypeLoad:
             self._in_flight -= 1
             if following is not None:
                 idle = self._workers - self._in_flight - len(self._tasks) - 1
-                pieces = ranges.split_remaining(following, idle + 1) if idle > 0 else [following]
+                parts = ranges.worthwhile_pieces(
+                    following, idle + 1, PAGE_SIZE, MIN_PAGES_PER_SLICE
+                )
+                pieces = ranges.split_remaining(following, parts)
                 self._tasks.extend(pieces)
                 self.report.slices += len(pieces) - 1
             self._condition.notify_all()

@@ -30,6 +30,8 @@ class RangeTask:
     `created` filters). `cursor_created` is the `created` of the cursor
     object, and `seen_at_cursor_second` the ids already read in that second,
     so a listing resumed after its cursor vanished skips them.
+    `objects_per_second` is the density of the last page read, used to
+    judge whether the rest is worth splitting.
     """
 
     gte: int | None
@@ -37,6 +39,7 @@ class RangeTask:
     starting_after: str | None = None
     cursor_created: int | None = None
     seen_at_cursor_second: frozenset[str] = field(default_factory=frozenset)
+    objects_per_second: float | None = None
 
     @property
     def is_sliced(self) -> bool:
@@ -92,8 +95,35 @@ def advance(
         starting_after=str(last["id"]),
         cursor_created=last_created if isinstance(last_created, int) else None,
         seen_at_cursor_second=seen,
+        objects_per_second=_density(objects),
     )
     return fresh, following
+
+
+def _density(objects: Sequence[Mapping[str, Any]]) -> float | None:
+    newest, oldest = objects[0].get("created"), objects[-1].get("created")
+    if not isinstance(newest, int) or not isinstance(oldest, int):
+        return None
+    return len(objects) / max(1, newest - oldest + 1)
+
+
+def worthwhile_pieces(
+    task: RangeTask, wanted: int, page_size: int, min_pages_per_piece: float
+) -> int:
+    """Return how many pieces (1 to `wanted`) the rest of `task` is worth.
+
+    Every piece ends with a partial page, so a cut pays only when each
+    piece is expected to hold `min_pages_per_piece` pages at the density
+    of the last page read.
+    """
+    if wanted < 2 or not task.is_sliced or task.cursor_created is None:
+        return 1
+    if task.objects_per_second is None:
+        return wanted
+    assert task.gte is not None
+    remaining_seconds = task.cursor_created + 1 - task.gte
+    expected_pages = task.objects_per_second * remaining_seconds / page_size
+    return max(1, min(wanted, int(expected_pages // min_pages_per_piece)))
 
 
 def split_remaining(task: RangeTask, parts: int) -> list[RangeTask]:

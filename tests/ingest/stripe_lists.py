@@ -13,7 +13,9 @@ into each served page.
 from __future__ import annotations
 
 import json
+from bisect import bisect_left, bisect_right
 import threading
+import time
 from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,6 +45,8 @@ class StripeLists:
         self.page_hooks: list[PageHook] = []
         self.requests: list[tuple[str, dict[str, str]]] = []
         self.lock = threading.RLock()
+        self.latency_seconds = 0.0
+        self._sorted_cache: dict[str, tuple[list[dict[str, Any]], list[tuple[int, int]]]] = {}
         self._server: ThreadingHTTPServer | None = None
 
     # Contents -------------------------------------------------------------
@@ -53,10 +57,12 @@ class StripeLists:
             for obj in objects:
                 self._order.setdefault(obj["id"], len(self._order))
                 store[obj["id"]] = obj
+            self._sorted_cache.pop(path, None)
 
     def remove(self, path: str, object_id: str) -> None:
         with self.lock:
             self._objects[path].pop(object_id, None)
+            self._sorted_cache.pop(path, None)
 
     def ids(self, path: str) -> set[str]:
         with self.lock:
@@ -81,14 +87,31 @@ class StripeLists:
     def _sort_key(self, obj: dict[str, Any]) -> tuple[int, int]:
         return (-int(obj.get("created") or 0), -self._order[obj["id"]])
 
+    def _sorted(self, path: str) -> tuple[list[dict[str, Any]], list[tuple[int, int]]]:
+        """Return the path's objects newest first and their sort keys, cached until a change."""
+        cached = self._sorted_cache.get(path)
+        if cached is None:
+            ordered = sorted(self._objects[path].values(), key=self._sort_key)
+            cached = (ordered, [self._sort_key(obj) for obj in ordered])
+            self._sorted_cache[path] = cached
+        return cached
+
     def list_page(self, path: str, params: dict[str, str]) -> tuple[int, dict[str, Any]]:
         with self.lock:
             store = self._objects.get(path)
             if store is None:
                 return 404, _error("invalid_request_error", f"Unrecognized request URL (GET: {path})")
-            candidates = sorted(
-                (obj for obj in store.values() if _matches(path, obj, params)), key=self._sort_key
-            )
+            ordered, keys = self._sorted(path)
+            # Keys are (-created, -insertion order), ascending: bisect on created.
+            start, end = 0, len(ordered)
+            if "created[lt]" in params:
+                start = max(start, bisect_left(keys, (-int(params["created[lt]"]) + 1, -(10**12))))
+            if "created[lte]" in params:
+                start = max(start, bisect_left(keys, (-int(params["created[lte]"]), -(10**12))))
+            if "created[gte]" in params:
+                end = min(end, bisect_left(keys, (-int(params["created[gte]"]) + 1, -(10**12))))
+            if "created[gt]" in params:
+                end = min(end, bisect_left(keys, (-int(params["created[gt]"]), -(10**12))))
             cursor = params.get("starting_after")
             if cursor:
                 cursor_obj = store.get(cursor)
@@ -99,16 +122,17 @@ class StripeLists:
                         code="resource_missing",
                         param="starting_after",
                     )
-                cursor_key = self._sort_key(cursor_obj)
-                candidates = [obj for obj in candidates if self._sort_key(obj) > cursor_key]
+                start = max(start, bisect_right(keys, self._sort_key(cursor_obj)))
             limit = min(int(params.get("limit", 10)), 100)
-            page = candidates[:limit]
-            body = {
-                "object": "list",
-                "data": page,
-                "has_more": len(candidates) > limit,
-                "url": path,
-            }
+            page: list[dict[str, Any]] = []
+            position = start
+            while position < end and len(page) <= limit:
+                if _matches(path, ordered[position], params):
+                    page.append(ordered[position])
+                position += 1
+            has_more = len(page) > limit
+            page = page[:limit]
+            body = {"object": "list", "data": page, "has_more": has_more, "url": path}
         for hook in list(self.page_hooks):
             hook(self, path, params, page)
         return 200, body
@@ -195,6 +219,8 @@ class _Handler(BaseHTTPRequestHandler):
         if self.headers.get("Authorization", "") != f"Bearer {stand_in.api_key}":
             self._send(401, _error("invalid_request_error", "Invalid API Key provided"))
             return
+        if stand_in.latency_seconds:
+            time.sleep(stand_in.latency_seconds)
         fault = stand_in.take_fault(parts.path)
         if fault is not None:
             self._send(fault.status, fault.body, fault.headers)

@@ -191,3 +191,29 @@ def test_splitting_drains_shared_second_exactly_once() -> None:
 
     assert len(delivered) == len(objects)
     assert sorted(delivered) == sorted(obj["id"] for obj in objects)
+
+
+def test_worthwhile_pieces_follow_density() -> None:
+    dense = RangeTask(gte=0, lt=10_000, starting_after="a", cursor_created=9_999,
+                      objects_per_second=1.0)
+    sparse = RangeTask(gte=0, lt=10_000, starting_after="a", cursor_created=9_999,
+                       objects_per_second=0.01)
+
+    assert ranges.worthwhile_pieces(dense, 8, 100, 4.0) == 8
+    assert ranges.worthwhile_pieces(sparse, 8, 100, 4.0) == 1
+
+
+def test_worthwhile_pieces_without_density_take_all() -> None:
+    task = RangeTask(gte=0, lt=100, starting_after="a", cursor_created=99)
+
+    assert ranges.worthwhile_pieces(task, 6, 100, 4.0) == 6
+    assert ranges.worthwhile_pieces(RangeTask(None, None), 6, 100, 4.0) == 1
+
+
+def test_advance_records_page_density() -> None:
+    page = _objects(("a", 109), ("b", 105), ("c", 100))
+
+    _fresh, following = ranges.advance(RangeTask(0, 200), page, has_more=True)
+
+    assert following is not None
+    assert following.objects_per_second == pytest.approx(0.3)
