@@ -18,7 +18,7 @@ import binascii
 import hashlib
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -65,7 +65,7 @@ def _key_id(key: bytes) -> str:
 class TokenCipher:
     """Cipher for stored secrets: `keys[0]` encrypts and every key decrypts."""
 
-    keys: tuple[bytes, ...]
+    keys: tuple[bytes, ...] = field(repr=False)
 
     @classmethod
     def from_env(cls) -> TokenCipher:

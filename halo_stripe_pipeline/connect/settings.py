@@ -7,7 +7,7 @@ stand-ins; the defaults are Stripe's production addresses.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from halo_stripe_pipeline.config import DEFAULT_STRIPE_API_BASE, ConfigError
@@ -25,7 +25,7 @@ class ConnectSettings:
     """Addresses and credentials of the OAuth flow and the webhook registration."""
 
     client_id: str
-    platform_api_key: str
+    platform_api_key: str = field(repr=False)
     authorize_url: str
     token_url: str
     deauthorize_url: str

@@ -120,3 +120,25 @@ def test_stripe_log_filter_redacts_secrets(caplog: pytest.LogCaptureFixture):
     assert "whsec_abcdef0123456789" not in caplog.text
     assert "sk_live_abcdef012345" not in caplog.text
     assert "whsec_[redacted]" in caplog.text
+
+
+def test_reprs_hide_secrets(monkeypatch: pytest.MonkeyPatch):
+    from halo_stripe_pipeline.connect.accounts import AccountGrant
+    from halo_stripe_pipeline.connect.oauth import OAuthTokens
+    from halo_stripe_pipeline.connect.settings import connect_settings
+    from halo_stripe_pipeline.connect.webhook_endpoint import RegisteredEndpoint
+
+    key = generate_key()
+    monkeypatch.setenv("STRIPE_API_KEY", "sk_test_platform_secret")
+    values = [
+        cipher_for(monkeypatch, key),
+        connect_settings(require_oauth=False),
+        AccountGrant("acct_1", "ws_1", "oauth", access_token=TOKEN, refresh_token="rt_secret1"),
+        OAuthTokens("acct_1", TOKEN, "rt_secret1", None, "read_write", False),
+        RegisteredEndpoint("we_1", "whsec_secret1", "2026-10-28.endive"),
+    ]
+
+    text = " ".join(repr(value) for value in values)
+
+    for secret in (key, "sk_test_platform_secret", TOKEN, "rt_secret1", "whsec_secret1"):
+        assert secret not in text
