@@ -66,13 +66,23 @@ def normalize_as_of(as_of: datetime | str | None) -> str:
     return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-def build_args(*, as_of: str, select: str | list[str] | None = None) -> list[str]:
-    """Return the `dbt build` arguments for `as_of` and an optional selection."""
+def build_args(
+    *,
+    as_of: str,
+    select: str | list[str] | None = None,
+    exclude: str | list[str] | None = None,
+) -> list[str]:
+    """Return the `dbt build` arguments for `as_of` and optional selections."""
     args = ["build", "--vars", dbt_vars(as_of)]
     if select:
-        selection = [select] if isinstance(select, str) else list(select)
-        args += ["--select", *selection]
+        args += ["--select", *_as_list(select)]
+    if exclude:
+        args += ["--exclude", *_as_list(exclude)]
     return args
+
+
+def _as_list(selection: str | list[str]) -> list[str]:
+    return [selection] if isinstance(selection, str) else list(selection)
 
 
 def node_results(run_results: dict[str, Any]) -> list[NodeResult]:
@@ -101,15 +111,17 @@ def build_marts(
     *,
     as_of: datetime | str | None = None,
     select: str | list[str] | None = None,
+    exclude: str | list[str] | None = None,
 ) -> MartsBuildResult:
     """Run `dbt build` against the warehouse at `db_url`.
 
     `as_of` sets the instant every mart describes (default: now, UTC);
-    `select` narrows the build with dbt selection syntax. Raises
+    `select` and `exclude` narrow the build with dbt selection syntax
+    (`exclude="resource_type:unit_test"` skips the unit tests). Raises
     MartsBuildError naming each failing model, test or unit test.
     """
     as_of_text = normalize_as_of(as_of)
-    args = build_args(as_of=as_of_text, select=select)
+    args = build_args(as_of=as_of_text, select=select, exclude=exclude)
     log.info("building the marts as of %s (select=%s)", as_of_text, select or "all")
     with dbt_workspace(db_url) as workspace:
         invocation = workspace.resource().cli(

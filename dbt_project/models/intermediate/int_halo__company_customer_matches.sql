@@ -3,12 +3,13 @@
 --
 -- A company matches only customers of an account whose settings row has the
 -- company's workspace_id. The company field named by `customer_id_field`
--- (a column, or else a key of `traits`) matches when it equals the
--- customer's id (`id`), or equals its email ignoring case and surrounding
--- spaces (`email`); when the field is `domain`, it matches the domain of
--- the customer's email (`domain`). A customer that matches several
--- companies is assigned to the most specific match (id, then email, then
--- domain), then to the lowest company id, never to two.
+-- (a column, or `traits.<key>`) matches when it equals the customer's id
+-- (`id`), or equals its email ignoring case and surrounding spaces
+-- (`email`). When the field is `domain`, it also matches the domain of the
+-- customer's email (`domain`). When it is `name`, it also matches the
+-- customer's name ignoring case (`name`). A customer that matches several
+-- companies is assigned to the most specific match (id, email, domain,
+-- name), then to the lowest company id, never to two.
 with companies as (
     select * from {{ ref('stg_halo__companies') }}
 ),
@@ -32,7 +33,9 @@ company_keys as (
             when 'email' then companies.email
             when 'domain' then companies.domain
             when 'stripe_customer_id' then companies.stripe_customer_id
-            else companies.traits ->> settings.customer_id_field
+            else companies.traits ->> regexp_replace(
+                settings.customer_id_field, '^traits[.]', ''
+            )
         end), '') as match_value
     from companies
     inner join settings
@@ -81,12 +84,28 @@ domain_matches as (
         and customers.email like '%@%'
 ),
 
+name_matches as (
+    select
+        company_keys.company_id,
+        customers.account_id,
+        customers.customer_id,
+        'name' as match_kind,
+        4 as match_rank
+    from company_keys
+    inner join customers
+        on company_keys.account_id = customers.account_id
+        and lower(company_keys.match_value) = lower(btrim(customers.customer_name))
+    where company_keys.customer_id_field = 'name'
+),
+
 candidates as (
     select * from id_matches
     union all
     select * from email_matches
     union all
     select * from domain_matches
+    union all
+    select * from name_matches
 ),
 
 best_per_pair as (
