@@ -104,3 +104,13 @@ def emulator_env(emulator: EmulatorProcess, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("STRIPE_RATE_LIMIT", "1000")
     monkeypatch.setenv("STRIPE_ENDPOINT_RATE_LIMIT", "1000")
     return emulator
+
+
+@pytest.fixture(scope="session")
+def dbt_built(warehouse_url: str):
+    """The marts built once per session: `dbt build` with models, data tests
+    and unit tests on the session warehouse. Returns the MartsBuildResult;
+    tests that load more data rebuild with `build_marts` themselves."""
+    from halo_stripe_pipeline.marts import build_marts
+
+    return build_marts(warehouse_url)
