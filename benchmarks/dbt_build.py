@@ -26,7 +26,7 @@ from typing import Any
 
 from benchmarks import harness
 from benchmarks.backfill import run_backfill
-from benchmarks.generate import ACCOUNT_END
+from benchmarks.generate import ACCOUNT_END, DATA_DIR
 from halo_stripe_pipeline.warehouse import connect
 
 MART_SCHEMAS = ("stripe_staging", "stripe_intermediate", "analytics")
@@ -111,10 +111,17 @@ def _timed_build(database_url: str, as_of: datetime, select: str | None) -> dict
     return outcome
 
 
-def run_dbt_benchmark(customers: int, *, seed: int = 1, database_url: str | None = None) -> dict[str, Any]:
+def run_dbt_benchmark(
+    customers: int,
+    *,
+    seed: int = 1,
+    database_url: str | None = None,
+    data_dir: Path = DATA_DIR,
+) -> dict[str, Any]:
     loaded = run_backfill(
         customers,
         seed=seed,
+        data_dir=data_dir,
         latency_ms=0.0,
         rate=UNLIMITED,
         endpoint_rate=UNLIMITED,

@@ -61,7 +61,7 @@ def scratch_database(database_url: str | None = None) -> Iterator[str]:
     name = f"halo_bench_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(_libpq_url(base), autocommit=True) as conn:
         conn.execute(f'create database "{name}"')
-    url = f"{base.split('?')[0].rsplit('/', 1)[0]}/{name}"
+    url = database_on_server(base, name)
     try:
         with connect(url) as conn:
             ensure_schema(conn)
@@ -69,6 +69,12 @@ def scratch_database(database_url: str | None = None) -> Iterator[str]:
     finally:
         with psycopg.connect(_libpq_url(base), autocommit=True) as conn:
             conn.execute(f'drop database if exists "{name}" with (force)')
+
+
+def database_on_server(server: str, name: str) -> str:
+    """Return `server`'s URL with the database `name`, keeping any query (socket host, port)."""
+    base, _, query = server.partition("?")
+    return f"{base.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
 
 
 class StandInProcess:

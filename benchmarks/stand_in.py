@@ -57,8 +57,9 @@ class TokenBucket:
         self.updated = time.monotonic()
 
     def refill(self, now: float) -> None:
-        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
+        elapsed = max(0.0, now - self.updated)
+        self.tokens = min(self.capacity, self.tokens + elapsed * self.rate)
+        self.updated = max(self.updated, now)
 
     def seconds_until_token(self) -> float:
         return max(0.0, (1.0 - self.tokens) / self.rate)
