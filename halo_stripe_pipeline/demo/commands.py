@@ -13,8 +13,13 @@ from pathlib import Path
 from halo_stripe_pipeline import config
 from halo_stripe_pipeline.demo.companies import reset_demo_account, write_companies, write_guide
 from halo_stripe_pipeline.demo.populate import populate
-from halo_stripe_pipeline.demo.sample import DEFAULT_CUSTOMER_COUNT, DEMO_ACCOUNT_ID, build_sample
-from halo_stripe_pipeline.demo.summary import compare_counts, format_counts
+from halo_stripe_pipeline.demo.sample import (
+    DEFAULT_CUSTOMER_COUNT,
+    DEMO_ACCOUNT_ID,
+    SampleAccount,
+    build_sample,
+)
+from halo_stripe_pipeline.demo.summary import compare_counts, format_counts, format_marts
 from halo_stripe_pipeline.emulator import EmulatorProcess, start_emulator
 from halo_stripe_pipeline.stripe_client import StripeApi
 from halo_stripe_pipeline.warehouse import connect, ensure_schema
@@ -85,41 +90,61 @@ def run_demo(args: argparse.Namespace) -> int:
             requests_per_second=EMULATOR_REQUESTS_PER_SECOND,
             endpoint_requests_per_second=EMULATOR_REQUESTS_PER_SECOND,
         )
-        populated = populate(api, sample)
-        print(
-            f"Created {len(populated.customer_ids)} customers in localstripe at "
-            f"{emulator.api_base} ({populated.request_count} requests, {populated.seconds:.1f}s)."
-        )
-        with connect(db_url, autocommit=True) as conn:
-            company_count = write_companies(conn, sample, populated)
-        guide_path = write_guide(_guide_path(), sample, populated, args.seed)
-        print(f"Wrote {company_count} companies to halo.companies (workspace `demo`).")
-        print(f"Named companies and what they should show: {guide_path}")
-
+        _fill(api, db_url, sample, args.seed)
         _point_environment_at(emulator)
-        sync_started = time.monotonic()
-        run_sync()
-        print(f"Synced in {time.monotonic() - sync_started:.1f}s.")
+        marts_error = run_sync()
 
         with connect(db_url, autocommit=True) as conn:
             counts = compare_counts(api, conn, DEMO_ACCOUNT_ID)
-        print()
-        print(format_counts(counts))
+            print()
+            print(format_counts(counts))
+            if marts_error is None:
+                print()
+                print(format_marts(conn, DEMO_ACCOUNT_ID))
         print()
         print(f"Demo finished in {time.monotonic() - started:.1f}s.")
         if args.keep_running:
             _wait_for_interrupt(emulator)
+
     differing = [count.table for count in counts if not count.matches]
     if differing:
         raise CommandError(f"stripe_raw differs from the emulator for: {', '.join(differing)}")
+    if marts_error is not None:
+        raise CommandError(f"the sync loaded stripe_raw, but the marts build failed: {marts_error}")
     return 0
 
 
-def run_sync() -> None:
-    """Run `halo-stripe sync` for the demo account: the Dagster job, then the marts."""
-    from halo_stripe_pipeline.ingest.commands import run_sync_command
+def _fill(api: StripeApi, db_url: str, sample: SampleAccount, seed: int) -> None:
+    """Create the sample account in the emulator and its companies in the warehouse."""
+    populated = populate(api, sample)
+    print(
+        f"Created {len(populated.customer_ids)} customers in localstripe at {api.api_base} "
+        f"({populated.request_count} requests, {populated.seconds:.1f}s)."
+    )
+    with connect(db_url, autocommit=True) as conn:
+        company_count = write_companies(conn, sample, populated)
+    guide_path = write_guide(_guide_path(), sample, populated, seed)
+    print(f"Wrote {company_count} companies to halo.companies (workspace `demo`).")
+    print(f"Named companies and what they should show: {guide_path}")
 
-    run_sync_command(argparse.Namespace(as_of=None, account=DEMO_ACCOUNT_ID))
+
+def run_sync() -> Exception | None:
+    """Run `halo-stripe sync` for the demo account: the Dagster job, then the marts.
+
+    Returns the marts build error, if any, so the raw counts still print;
+    a failed raw sync raises.
+    """
+    from halo_stripe_pipeline.ingest.commands import run_sync_command
+    from halo_stripe_pipeline.marts.build import MartsBuildError
+
+    started = time.monotonic()
+    try:
+        run_sync_command(argparse.Namespace(as_of=None, account=DEMO_ACCOUNT_ID))
+    except MartsBuildError as error:
+        log.error("the marts build of account %s failed: %s", DEMO_ACCOUNT_ID, error)
+        return error
+    print(f"Synced and built the marts in {time.monotonic() - started:.1f}s.")
+    return None
 
 
 def _guide_path() -> Path:

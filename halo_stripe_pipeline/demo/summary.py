@@ -65,3 +65,38 @@ def format_counts(counts: list[TypeCount]) -> str:
         flag = "" if count.matches else "  <- differs"
         lines.append(f"{count.table:<15}{count.emulator:>10}{count.warehouse:>12}{flag}")
     return "\n".join(lines)
+
+
+MART_SAMPLE_QUERY = """
+select
+    billing.company_id,
+    billing.subscription_status,
+    billing.plan_name,
+    billing.mrr,
+    billing.currency,
+    billing.lifetime_value,
+    renewals.renewal_status
+from analytics.company_billing as billing
+left join analytics.company_renewals as renewals
+    on renewals.company_id = billing.company_id
+where billing.account_id = %s
+order by billing.lifetime_value desc nulls last, billing.company_id
+limit %s
+"""
+
+
+def format_marts(conn: psycopg.Connection, account_id: str, limit: int = 8) -> str:
+    """Render the companies with the largest lifetime value from `analytics.company_billing`."""
+    rows = conn.execute(MART_SAMPLE_QUERY, (account_id, limit)).fetchall()
+    header = (
+        f"{'company':<24}{'status':<20}{'plan':<18}{'mrr':>10} {'cur':<4}"
+        f"{'lifetime':>11}  renewal"
+    )
+    lines = ["analytics.company_billing, top companies by lifetime value:", header]
+    for company, status, plan, mrr, currency, lifetime, renewal in rows:
+        mrr_text = "null" if mrr is None else f"{mrr:,.2f}"
+        lines.append(
+            f"{company:<24}{status or '-':<20}{plan or '-':<18}{mrr_text:>10} "
+            f"{currency or '-':<4}{lifetime or 0:>11,.2f}  {renewal or '-'}"
+        )
+    return "\n".join(lines)
