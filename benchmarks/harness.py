@@ -292,6 +292,10 @@ def machine() -> dict[str, Any]:
     except psycopg.Error:
         pass
     return {
+        "commit": _git("rev-parse", "--short", "HEAD"),
+        "uncommitted_changes": _git(
+            "status", "--short", "--", "halo_stripe_pipeline", "dbt_project"
+        ).splitlines(),
         "cores": os.cpu_count(),
         "memory_gib": round(memory_kib / 1024 / 1024, 1),
         "cpu": cpu_model,
@@ -300,6 +304,21 @@ def machine() -> dict[str, Any]:
         "load_average": os.getloadavg(),
         "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+def _git(*args: str) -> str:
+    """Return the output of a git command in the repository, or '' when git fails."""
+    try:
+        completed = subprocess.run(
+            ["git", *args],
+            cwd=Path(__file__).resolve().parent.parent,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+    return completed.stdout.rstrip()
 
 
 def account_meta(data: Path) -> dict[str, Any]:
