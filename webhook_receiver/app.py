@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 ROUTE_MODULES = (
     "webhook_receiver.webhooks",
     "webhook_receiver.connect_routes",
+    "webhook_receiver.billing_api",
 )
 
 POOL_MIN_SIZE = 2

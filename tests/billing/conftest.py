@@ -137,3 +137,43 @@ class StripeWorld:
 @pytest.fixture
 def world(stripe_api: StripeApi, db: psycopg.Connection, account_id: str) -> StripeWorld:
     return StripeWorld(stripe_api, db, account_id)
+
+
+class ServedApp:
+    """The receiver app served by uvicorn on a loopback port, in a thread."""
+
+    def __init__(self, db_url: str) -> None:
+        import threading
+
+        import uvicorn
+
+        from halo_stripe_pipeline.emulator import free_port
+        from webhook_receiver.app import create_app
+
+        self.port = free_port()
+        config = uvicorn.Config(
+            create_app(db_url), host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError(f"the receiver did not start on port {self.port}")
+            time.sleep(0.05)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def receiver_url(warehouse_url: str) -> Iterator[str]:
+    served = ServedApp(warehouse_url)
+    yield served.url
+    served.stop()
