@@ -4,8 +4,9 @@ The benchmark scripts start this module as a child process with the
 environment of a real run (`STRIPE_API_KEY`, `STRIPE_API_BASE`,
 `STRIPE_ACCOUNT_ID`, `STRIPE_RATE_LIMIT`, `STRIPE_ENDPOINT_RATE_LIMIT`,
 `HALO_DATABASE_URL`), so the peak resident memory it reports belongs to
-the sync alone. `HALO_BENCH_WORKERS_PER_TYPE` overrides the loader's
-threads per object type, for experiments.
+the sync alone. For experiments, `HALO_BENCH_WORKERS_PER_TYPE` and
+`HALO_BENCH_WRITE_CONNECTIONS` override the loader's threads per object type
+and its warehouse connections.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ def main() -> None:
     options = LoadOptions()
     if os.environ.get("HALO_BENCH_WORKERS_PER_TYPE"):
         options.workers_per_type = int(os.environ["HALO_BENCH_WORKERS_PER_TYPE"])
+    if os.environ.get("HALO_BENCH_WRITE_CONNECTIONS"):
+        options.write_connections = int(os.environ["HALO_BENCH_WRITE_CONNECTIONS"])
     report = run_full_sync(database_url(), api, options=options)
     seconds = time.monotonic() - started
     own = resource.getrusage(resource.RUSAGE_SELF)
@@ -60,6 +63,7 @@ def main() -> None:
         "children_peak_rss_mib": children.ru_maxrss / 1024,
         "cpu_seconds": own.ru_utime + own.ru_stime,
         "workers_per_type": options.workers_per_type,
+        "write_connections": options.write_connections,
     }
     print(json.dumps(result), flush=True)
 
