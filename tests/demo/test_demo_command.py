@@ -101,5 +101,5 @@ def test_demo_writes_companies(demo_run: DemoRun, db: psycopg.Connection) -> Non
 
 def test_demo_prints_count_table(demo_run: DemoRun) -> None:
     assert "object type" in demo_run.stdout
-    assert "differs" not in demo_run.stdout
+    assert "<- differs" not in demo_run.stdout
     assert f"Created {DEMO_CUSTOMERS} customers" in demo_run.stdout
