@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 ACCESS_TOKEN = "access_token"
 REFRESH_TOKEN = "refresh_token"
 WEBHOOK_SECRET = "webhook_secret"
+# Owner name of the platform's Connect endpoints in logs, metadata and the
+# encryption's associated data.
+PLATFORM_OWNER = "platform"
 RAW_SCHEMA = "stripe_raw"
 
 
@@ -202,17 +205,61 @@ def store_webhook_endpoint(
     account_id: str,
     *,
     endpoint_id: str,
-    secret: str,
+    secret: str | None,
     api_version: str,
     cipher: TokenCipher,
 ) -> None:
-    """Store the endpoint registered for `account_id`, its secret encrypted."""
-    sealed = cipher.encrypt(secret, account_id=account_id, purpose=WEBHOOK_SECRET)
+    """Store the endpoint serving `account_id`, with its own secret encrypted.
+
+    `secret` is None for an OAuth account, whose events arrive through the
+    platform's Connect endpoint and its secret.
+    """
+    sealed = (
+        cipher.encrypt(secret, account_id=account_id, purpose=WEBHOOK_SECRET)
+        if secret
+        else None
+    )
     conn.execute(
         "update halo.stripe_connections set webhook_endpoint_id = %s,"
         " webhook_api_version = %s, webhook_secret_encrypted = %s, webhook_error = null,"
         " updated_at = now() where account_id = %s",
         (endpoint_id, api_version, sealed, account_id),
+    )
+
+
+def lock_connect_endpoint(conn: psycopg.Connection, url: str) -> None:
+    """Hold a transaction lock so two connects register one Connect endpoint."""
+    conn.execute(
+        "select pg_advisory_xact_lock(hashtextextended(%s, 0))",
+        (f"halo-connect-endpoint:{url}",),
+    )
+
+
+def connect_endpoint_id(conn: psycopg.Connection, url: str) -> str | None:
+    row = conn.execute(
+        "select endpoint_id from halo.connect_webhook_endpoints where url = %s", (url,)
+    ).fetchone()
+    return row[0] if row else None
+
+
+def store_connect_endpoint(
+    conn: psycopg.Connection,
+    url: str,
+    *,
+    endpoint_id: str,
+    secret: str,
+    api_version: str,
+    cipher: TokenCipher,
+) -> None:
+    """Store the platform's Connect endpoint at `url`, its secret encrypted."""
+    sealed = cipher.encrypt(secret, account_id=PLATFORM_OWNER, purpose=WEBHOOK_SECRET)
+    conn.execute(
+        "insert into halo.connect_webhook_endpoints"
+        " (url, endpoint_id, api_version, secret_encrypted) values (%s, %s, %s, %s)"
+        " on conflict (url) do update set endpoint_id = excluded.endpoint_id,"
+        " api_version = excluded.api_version, secret_encrypted = excluded.secret_encrypted,"
+        " created_at = now()",
+        (url, endpoint_id, api_version, sealed),
     )
 
 

@@ -153,11 +153,11 @@ def disconnect_command(args: argparse.Namespace) -> int:
 
     with _open_warehouse() as conn:
         status = connection_status(conn, args.account_id)
-        known = conn.execute(
+        settings_row = conn.execute(
             "select 1 from halo.integration_settings where account_id = %s",
             (args.account_id,),
         ).fetchone()
-        if status is None and known is None:
+        if status is None and settings_row is None:
             raise CommandError(f"Stripe account `{args.account_id}` not found")
         if status == "connected":
             cipher = TokenCipher.from_env()

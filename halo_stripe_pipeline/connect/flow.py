@@ -1,10 +1,13 @@
 """The connect flow end to end: the steps the receiver and the CLI share.
 
 Connecting is: check the state (OAuth only), obtain the account's token,
-store it encrypted with the workspace, request a full sync, then register the
-webhook endpoint and store its secret encrypted. A failed registration does
-not undo the connection: the sync still works, the failure is stored and
-shown by `halo-stripe accounts list`, and connecting again retries it.
+store it encrypted with the workspace, request a full sync, then make sure a
+webhook endpoint serves the account and store its secret encrypted. OAuth
+accounts share the platform's Connect endpoint, registered on first use;
+an account connected by its own key gets an endpoint of its own. A failed
+registration does not undo the connection: the sync still works, the
+failure is stored and shown by `halo-stripe accounts list`, and connecting
+again retries it.
 """
 
 from __future__ import annotations
@@ -17,8 +20,11 @@ import psycopg
 from halo_stripe_pipeline.config import ConfigError
 from halo_stripe_pipeline.connect import oauth
 from halo_stripe_pipeline.connect.accounts import (
+    PLATFORM_OWNER,
     AccountGrant,
-    ConnectedAccount,
+    connect_endpoint_id,
+    lock_connect_endpoint,
+    store_connect_endpoint,
     store_connection,
     store_webhook_endpoint,
     store_webhook_error,
@@ -26,7 +32,11 @@ from halo_stripe_pipeline.connect.accounts import (
 from halo_stripe_pipeline.connect.crypto import TokenCipher
 from halo_stripe_pipeline.connect.secrets import account_api
 from halo_stripe_pipeline.connect.settings import ConnectSettings
-from halo_stripe_pipeline.connect.webhook_endpoint import delete_endpoint, register_endpoint
+from halo_stripe_pipeline.connect.webhook_endpoint import (
+    WEBHOOK_API_VERSION,
+    delete_endpoint,
+    register_endpoint,
+)
 from halo_stripe_pipeline.stripe_client import StripeApi, StripeApiError, StripeAuthError
 
 log = logging.getLogger(__name__)
@@ -149,13 +159,13 @@ def _store_and_register(
     *,
     register_webhook: bool = True,
 ) -> ConnectResult:
-    previous_endpoint = _stored_endpoint_id(conn, grant.account_id)
+    previous_endpoint = _own_endpoint_id(conn, grant.account_id)
     connected = store_connection(conn, grant, cipher)
     endpoint_id: str | None = None
     webhook_error: str | None = None
     if register_webhook:
         endpoint_id, webhook_error = _register_webhook(
-            conn, settings, cipher, connected, request_base_url
+            conn, settings, cipher, grant, request_base_url
         )
         if endpoint_id and previous_endpoint and previous_endpoint != endpoint_id:
             _delete_old_endpoint(conn, cipher, grant.account_id, previous_endpoint)
@@ -168,9 +178,11 @@ def _store_and_register(
     )
 
 
-def _stored_endpoint_id(conn: psycopg.Connection, account_id: str) -> str | None:
+def _own_endpoint_id(conn: psycopg.Connection, account_id: str) -> str | None:
+    """Return the account's own endpoint; never the shared Connect endpoint."""
     row = conn.execute(
-        "select webhook_endpoint_id from halo.stripe_connections where account_id = %s",
+        "select webhook_endpoint_id from halo.stripe_connections"
+        " where account_id = %s and connection_type = 'api_key'",
         (account_id,),
     ).fetchone()
     return row[0] if row else None
@@ -180,21 +192,29 @@ def _register_webhook(
     conn: psycopg.Connection,
     settings: ConnectSettings,
     cipher: TokenCipher,
-    connected: ConnectedAccount,
+    grant: AccountGrant,
     request_base_url: str | None,
 ) -> tuple[str | None, str | None]:
-    account_id = connected.account_id
-    api = account_api(conn, account_id, cipher)
-    assert api is not None, "the connection was stored just before"
+    account_id = grant.account_id
     try:
-        url = settings.webhook_url(account_id, request_base_url)
-        endpoint = register_endpoint(api, url, account_id)
+        if grant.connection_type == "oauth":
+            endpoint_id = _ensure_connect_endpoint(conn, settings, cipher, request_base_url)
+            secret = None
+            api_version = WEBHOOK_API_VERSION
+        else:
+            api = account_api(conn, account_id, cipher)
+            assert api is not None, "the connection was stored just before"
+            url = settings.webhook_url(account_id, request_base_url)
+            endpoint = register_endpoint(api, url, account_id)
+            endpoint_id, secret = endpoint.endpoint_id, endpoint.secret
+            api_version = endpoint.api_version
     except StripeAuthError:
-        # The client's own message names STRIPE_API_KEY, which is not the
-        # key used here.
+        # The client's own message names STRIPE_API_KEY, which is not always
+        # the key used here.
+        key = "the platform key" if grant.connection_type == "oauth" else "the stored key"
         message = (
-            "webhook endpoint registration failed: Stripe rejected the stored "
-            f"credentials of `{account_id}`; connect the account again"
+            f"webhook endpoint registration failed: Stripe rejected {key} "
+            f"for `{account_id}`; check it and connect the account again"
         )
     except (StripeApiError, ValueError, ConfigError) as error:
         message = f"webhook endpoint registration failed: {error}"
@@ -202,15 +222,41 @@ def _register_webhook(
         store_webhook_endpoint(
             conn,
             account_id,
+            endpoint_id=endpoint_id,
+            secret=secret,
+            api_version=api_version,
+            cipher=cipher,
+        )
+        return endpoint_id, None
+    log.warning("account %s: %s", account_id, message)
+    store_webhook_error(conn, account_id, message)
+    return None, message
+
+
+def _ensure_connect_endpoint(
+    conn: psycopg.Connection,
+    settings: ConnectSettings,
+    cipher: TokenCipher,
+    request_base_url: str | None,
+) -> str:
+    """Return the platform's Connect endpoint id, registering it on first use."""
+    url = settings.connect_webhook_url(request_base_url)
+    with conn.transaction():
+        lock_connect_endpoint(conn, url)
+        existing = connect_endpoint_id(conn, url)
+        if existing:
+            return existing
+        platform = StripeApi(api_key=settings.platform_api_key, api_base=settings.api_base)
+        endpoint = register_endpoint(platform, url, PLATFORM_OWNER, connect=True)
+        store_connect_endpoint(
+            conn,
+            url,
             endpoint_id=endpoint.endpoint_id,
             secret=endpoint.secret,
             api_version=endpoint.api_version,
             cipher=cipher,
         )
-        return endpoint.endpoint_id, None
-    log.warning("account %s: %s", account_id, message)
-    store_webhook_error(conn, account_id, message)
-    return None, message
+    return endpoint.endpoint_id
 
 
 def _delete_old_endpoint(
@@ -248,7 +294,9 @@ def revoke_at_stripe(
         return []
     connection_type, endpoint_id = row
     warnings: list[str] = []
-    if endpoint_id:
+    # An OAuth account's endpoint is the platform's shared Connect endpoint,
+    # which other accounts still use.
+    if endpoint_id and connection_type == "api_key":
         api = account_api(conn, account_id, cipher)
         assert api is not None
         try:

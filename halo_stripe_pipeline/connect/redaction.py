@@ -3,7 +3,7 @@
 At debug level the stripe SDK (16.1) logs every response body to the
 `stripe` logger, and the body of `POST /v1/webhook_endpoints` contains the
 endpoint's signing secret. The filter below masks anything shaped like a
-Stripe secret in those records before any handler sees them.
+Stripe secret in those records before any handler receives them.
 """
 
 from __future__ import annotations

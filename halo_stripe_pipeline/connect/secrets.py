@@ -1,7 +1,8 @@
 """Decrypted secrets of connected accounts, for the parts that need them.
 
-The receiver verifies deliveries with `endpoint_secrets` (or the provider
-`secrets_for_endpoint`), and the sync reaches a connected account through
+The receiver verifies deliveries with `endpoint_secrets` and
+`connect_endpoint_secrets` (through the provider `secrets_for_endpoint`),
+and the sync reaches a connected account through
 `account_api`. Each call decrypts afresh; plaintext is never cached or logged.
 """
 
@@ -14,7 +15,7 @@ from typing import Any
 import psycopg
 
 from halo_stripe_pipeline.config import DEFAULT_STRIPE_API_BASE
-from halo_stripe_pipeline.connect.accounts import ACCESS_TOKEN, WEBHOOK_SECRET
+from halo_stripe_pipeline.connect.accounts import ACCESS_TOKEN, PLATFORM_OWNER, WEBHOOK_SECRET
 from halo_stripe_pipeline.connect.crypto import (
     DecryptionError,
     EncryptionKeyError,
@@ -32,7 +33,10 @@ class AccountDisconnected(LookupError):
 def endpoint_secrets(
     conn: psycopg.Connection, cipher: TokenCipher | None = None
 ) -> list[tuple[str, str]]:
-    """Return (account id, signing secret) for every connected account's endpoint.
+    """Return (account id, signing secret) of each account's own endpoint.
+
+    Only accounts connected by their own key have one; the events of OAuth
+    accounts come through the Connect endpoint (`connect_endpoint_secrets`).
 
     A secret that fails to decrypt is skipped with a warning, so one bad row
     does not stop verification for every other account.
@@ -56,31 +60,44 @@ def endpoint_secrets(
     return secrets
 
 
+def connect_endpoint_secrets(
+    conn: psycopg.Connection, cipher: TokenCipher | None = None
+) -> list[str]:
+    """Return the signing secrets of the platform's Connect endpoints."""
+    rows = conn.execute(
+        "select url, secret_encrypted from halo.connect_webhook_endpoints order by url"
+    ).fetchall()
+    if not rows:
+        return []
+    cipher = cipher or TokenCipher.from_env()
+    secrets: list[str] = []
+    for url, sealed in rows:
+        try:
+            secrets.append(
+                cipher.decrypt(sealed, account_id=PLATFORM_OWNER, purpose=WEBHOOK_SECRET)
+            )
+        except DecryptionError as error:
+            log.warning("skipping the Connect endpoint secret for %s: %s", url, error)
+    return secrets
+
+
 def secrets_for_endpoint(conn: psycopg.Connection, account_id_hint: str | None) -> list[str]:
     """Return the signing secrets a delivery to an endpoint may carry.
 
-    With the endpoint's account known (the URL's last path segment), only
-    that account's secret is returned. Without it every connected account's
-    secret is returned.
+    A URL ending in an account id is that account's own endpoint, checked
+    with its secret. The bare URL is the platform's Connect endpoint, which
+    carries the events of every account connected by OAuth.
     """
     try:
-        pairs = endpoint_secrets(conn)
+        if account_id_hint:
+            pairs = endpoint_secrets(conn)
+            return [secret for account_id, secret in pairs if account_id == account_id_hint]
+        return connect_endpoint_secrets(conn)
     except EncryptionKeyError as error:
         # The environment's secrets may still verify the delivery, so a
         # missing key must not turn every delivery into a server error.
         log.error("cannot read stored webhook secrets: %s", error)
         return []
-    if account_id_hint:
-        return [secret for account_id, secret in pairs if account_id == account_id_hint]
-    return [secret for _, secret in pairs]
-
-
-def account_for_secret(conn: psycopg.Connection, secret: str) -> str | None:
-    """Return the connected account whose endpoint signs with `secret`."""
-    for account_id, candidate in endpoint_secrets(conn):
-        if candidate == secret:
-            return account_id
-    return None
 
 
 def event_account_id(event: dict[str, Any], endpoint_account_id: str | None) -> str | None:

@@ -37,19 +37,26 @@ class ConnectSettings:
     return_url: str | None
 
     def webhook_url(self, account_id: str, request_base_url: str | None = None) -> str:
-        """Return the URL Stripe should deliver this account's events to.
+        """Return the endpoint URL of an account connected by its own key.
 
         The last path segment names the endpoint's account, so the receiver
         picks that account's signing secret and routes an event without an
         `account` field to it.
         """
+        return f"{self._webhook_base(request_base_url)}{WEBHOOK_PATH}/{account_id}"
+
+    def connect_webhook_url(self, request_base_url: str | None = None) -> str:
+        """Return the URL of the platform's Connect endpoint, for OAuth accounts."""
+        return f"{self._webhook_base(request_base_url)}{WEBHOOK_PATH}"
+
+    def _webhook_base(self, request_base_url: str | None) -> str:
         base = (self.public_url or request_base_url or "").rstrip("/")
         if not base:
             raise ConfigError(
                 "HALO_PUBLIC_URL is not set: set it to the receiver's public base URL "
                 "(for example https://halo.example.com) so Stripe can deliver webhooks"
             )
-        return f"{base}{WEBHOOK_PATH}/{account_id}"
+        return base
 
     def callback_url(self, request_base_url: str | None = None) -> str:
         if self.redirect_uri:

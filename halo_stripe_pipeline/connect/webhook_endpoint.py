@@ -1,8 +1,12 @@
-"""Registering the receiver as a webhook endpoint of a connected account.
+"""Registering the receiver as a Stripe webhook endpoint.
 
-The endpoint is created with the account's own credentials, so it belongs to
-that account and its deliveries carry no `account` field. The URL's last
-path segment names the account the events belong to.
+Stripe rejects creating an endpoint on a connected account with an OAuth
+token ("You are not permitted to configure webhook endpoints on a connected
+account"), so accounts connected by OAuth share one Connect endpoint of the
+platform (`connect=true`), whose events name their account in `account`.
+An account connected by its own key gets an endpoint of its own, created
+with that key. Its deliveries carry no `account` field, so its URL ends
+with the account id for the receiver to route them.
 """
 
 from __future__ import annotations
@@ -38,10 +42,13 @@ class RegisteredEndpoint:
         return f"RegisteredEndpoint(endpoint_id={self.endpoint_id!r})"
 
 
-def register_endpoint(api: StripeApi, url: str, account_id: str) -> RegisteredEndpoint:
+def register_endpoint(
+    api: StripeApi, url: str, owner: str, *, connect: bool = False
+) -> RegisteredEndpoint:
     """Create a webhook endpoint at `url`; return its id and signing secret.
 
-    One idempotency key per call makes the client's retries of this request
+    `owner` is the account id, or `platform` for a Connect endpoint. One
+    idempotency key per call makes the client's retries of this request
     return the first endpoint instead of creating a second one.
     """
     install_stripe_log_filter()
@@ -50,25 +57,26 @@ def register_endpoint(api: StripeApi, url: str, account_id: str) -> RegisteredEn
         "enabled_events": list(ENABLED_EVENTS),
         "api_version": WEBHOOK_API_VERSION,
         "description": "Halo: keeps the synced Stripe data current",
-        "metadata": {"halo_account_id": account_id},
+        "metadata": {"halo_owner": owner},
     }
+    if connect:
+        params["connect"] = True
+    kind = "Connect webhook endpoint" if connect else "webhook endpoint"
     log.info(
-        "registering webhook endpoint for account %s with %d event types at version %s",
-        account_id, len(ENABLED_EVENTS), WEBHOOK_API_VERSION,
+        "registering %s for %s with %d event types at version %s",
+        kind, owner, len(ENABLED_EVENTS), WEBHOOK_API_VERSION,
     )
     body = api.post(
         "/v1/webhook_endpoints",
         params,
-        idempotency_key=f"halo-connect-endpoint-{account_id}-{uuid.uuid4().hex}",
+        idempotency_key=f"halo-connect-endpoint-{owner}-{uuid.uuid4().hex}",
     )
     endpoint_id = body.get("id")
     secret = body.get("secret")
     if not isinstance(endpoint_id, str) or not isinstance(secret, str) or not secret:
-        raise ValueError(
-            f"webhook endpoint response for `{account_id}` has no id or signing secret"
-        )
+        raise ValueError(f"{kind} response for `{owner}` has no id or signing secret")
     api_version = body.get("api_version") or WEBHOOK_API_VERSION
-    log.info("registered webhook endpoint %s for account %s", endpoint_id, account_id)
+    log.info("registered %s %s for %s", kind, endpoint_id, owner)
     return RegisteredEndpoint(endpoint_id, secret, api_version)
 
 

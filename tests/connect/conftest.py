@@ -14,7 +14,6 @@ from tests.connect.stripe_standin import StripeStandin
 
 PLATFORM_KEY = "sk_test_platform0123456789"
 CLIENT_ID = "ca_test_halo"
-PUBLIC_URL = "https://halo.example.test"
 
 
 @pytest.fixture
@@ -31,6 +30,16 @@ def account_id() -> str:
 
 
 @pytest.fixture
+def public_url(account_id: str) -> str:
+    """A receiver address of this test alone, so its Connect endpoint is its own.
+
+    The platform's Connect endpoint is stored per URL in the shared session
+    database; with one URL for every test, only the first would register it.
+    """
+    return f"https://halo-{account_id.removeprefix('acct_')}.example.test"
+
+
+@pytest.fixture
 def standin(account_id: str) -> Iterator[StripeStandin]:
     server = StripeStandin(
         platform_key=PLATFORM_KEY, client_id=CLIENT_ID, account_id=account_id
@@ -44,6 +53,7 @@ def connect_env(
     standin: StripeStandin,
     encryption_key: str,
     warehouse_url: str,
+    public_url: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> StripeStandin:
     """Point every connect setting at the stand-in."""
@@ -53,7 +63,7 @@ def connect_env(
     monkeypatch.setenv("STRIPE_OAUTH_AUTHORIZE_URL", f"{standin.base_url}/oauth/authorize")
     monkeypatch.setenv("STRIPE_OAUTH_TOKEN_URL", f"{standin.base_url}/oauth/token")
     monkeypatch.setenv("STRIPE_OAUTH_DEAUTHORIZE_URL", f"{standin.base_url}/oauth/deauthorize")
-    monkeypatch.setenv("HALO_PUBLIC_URL", PUBLIC_URL)
+    monkeypatch.setenv("HALO_PUBLIC_URL", public_url)
     monkeypatch.setenv("STRIPE_RATE_LIMIT", "1000")
     monkeypatch.setenv("STRIPE_ENDPOINT_RATE_LIMIT", "1000")
     for name in ("STRIPE_CONNECT_REDIRECT_URI", "HALO_CONNECT_RETURN_URL"):

@@ -4,7 +4,8 @@ localstripe serves neither, so the connect tests run this small HTTP server
 on a loopback port. It follows Stripe's documented shapes: the authorize page
 redirects with `code` and `state`, `POST /oauth/token` takes the platform key
 and returns `stripe_user_id` with the tokens, and `POST /v1/webhook_endpoints`
-returns the endpoint with its signing secret once.
+returns the endpoint with its signing secret once. Like Stripe, it creates a
+Connect endpoint only for the platform key and rejects an OAuth token.
 """
 
 from __future__ import annotations
@@ -24,10 +25,12 @@ class StandinState:
     platform_key: str
     client_id: str
     account_id: str
+    account_keys: list[str] = field(default_factory=list)
     codes: dict[str, bool] = field(default_factory=dict)
     access_tokens: list[str] = field(default_factory=list)
     refresh_tokens: list[str] = field(default_factory=list)
     endpoints: list[dict[str, Any]] = field(default_factory=list)
+    endpoint_keys: list[str] = field(default_factory=list)
     deleted_endpoints: list[str] = field(default_factory=list)
     deauthorized: list[str] = field(default_factory=list)
     token_requests: int = 0
@@ -104,7 +107,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:  # noqa: N802
         path = urlsplit(self.path).path
         endpoint_id = path.rsplit("/", 1)[-1]
-        if _bearer_or_basic(self) not in self.state.access_tokens:
+        if _bearer_or_basic(self) not in self.state.account_keys:
             self._json(401, {"error": {"type": "invalid_request_error", "message": "bad key"}})
             return
         self.state.deleted_endpoints.append(endpoint_id)
@@ -141,7 +144,17 @@ class _Handler(BaseHTTPRequestHandler):
         )
 
     def _create_endpoint(self, form: dict[str, list[str]], key: str | None) -> None:
-        if key not in self.state.access_tokens:
+        connect = form.get("connect", ["false"])[-1] == "true"
+        if key in self.state.access_tokens:
+            # The error Stripe returns to a platform that tries this with an OAuth token.
+            message = (
+                "You are not permitted to configure webhook endpoints on a connected "
+                "account. Did you mean to create a Connect webhook on your account instead?"
+            )
+            self._json(400, {"error": {"type": "invalid_request_error", "message": message}})
+            return
+        allowed = key == self.state.platform_key if connect else key in self.state.account_keys
+        if not allowed:
             self._json(
                 401, {"error": {"type": "invalid_request_error", "message": "Invalid API Key"}}
             )
@@ -158,6 +171,7 @@ class _Handler(BaseHTTPRequestHandler):
             "url": form.get("url", [""])[-1],
             "api_version": form.get("api_version", [None])[-1],
             "enabled_events": events,
+            "connect": connect,
             "status": "enabled",
             "secret": f"whsec_{secrets.token_hex(16)}",
             "metadata": {
@@ -167,6 +181,7 @@ class _Handler(BaseHTTPRequestHandler):
             },
         }
         self.state.endpoints.append(endpoint)
+        self.state.endpoint_keys.append(key or "")
         self._json(200, endpoint)
 
 

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from starlette.testclient import TestClient
 
-from halo_stripe_pipeline.connect import disconnect_account
+from halo_stripe_pipeline.connect import disconnect_account, flow
 from halo_stripe_pipeline.connect.accounts import (
     AccountGrant,
     ConnectConflict,
@@ -30,7 +30,7 @@ from halo_stripe_pipeline.connect.secrets import (
     endpoint_secrets,
     event_account_id,
 )
-from halo_stripe_pipeline.connect.settings import CALLBACK_PATH
+from halo_stripe_pipeline.connect.settings import CALLBACK_PATH, connect_settings
 from halo_stripe_pipeline.credentials import stripe_api_for_account
 from halo_stripe_pipeline.warehouse.bulk import upsert_objects
 from tests.connect.stripe_standin import StripeStandin
@@ -43,6 +43,22 @@ def _connect_by_oauth(client: TestClient, workspace: str) -> None:
     query = parse_qs(urlsplit(authorize.headers["location"]).query)
     callback = client.get(CALLBACK_PATH, params={key: values[-1] for key, values in query.items()})
     assert callback.status_code == 200, callback.text
+
+
+def _connect_by_key(
+    db: psycopg.Connection, standin: StripeStandin, account_id: str
+) -> flow.ConnectResult:
+    """Connect `account_id` with a key the stand-in treats as the account's own."""
+    key = f"sk_test_own_{secrets.token_hex(8)}"
+    standin.state.account_keys.append(key)
+    return flow.connect_with_api_key(
+        db,
+        connect_settings(require_oauth=False),
+        TokenCipher.from_env(),
+        workspace_id=f"ws_{account_id[-6:]}",
+        api_key=key,
+        account_id=account_id,
+    )
 
 
 def _grant(account_id: str, workspace: str) -> AccountGrant:
@@ -78,16 +94,16 @@ def receiver(
         yield test_client
 
 
-def test_receiver_verifies_connected_endpoint(
+def test_receiver_verifies_connect_event(
     receiver: TestClient, connect_env: StripeStandin, db: psycopg.Connection, account_id: str
 ):
     _connect_by_oauth(receiver, f"ws_{account_id[-6:]}")
     secret = connect_env.state.endpoints[-1]["secret"]
-    event = _customer_event(f"cus_{account_id[-6:]}")
+    event = {**_customer_event(f"cus_{account_id[-6:]}"), "account": account_id}
     payload = json.dumps(event).encode()
 
     response = receiver.post(
-        f"/api/integrations/stripe/webhook/{account_id}",
+        "/api/integrations/stripe/webhook",
         content=payload,
         headers={"Stripe-Signature": sign_header(payload, secret)},
     )
@@ -102,10 +118,33 @@ def test_receiver_verifies_connected_endpoint(
     db.execute("delete from stripe_raw.webhook_events where id = %s", (event["id"],))
 
 
+def test_receiver_verifies_own_endpoint(
+    receiver: TestClient, connect_env: StripeStandin, db: psycopg.Connection, account_id: str
+):
+    result = _connect_by_key(db, connect_env, account_id)
+    endpoint = connect_env.state.endpoints[-1]
+    assert result.webhook_endpoint_id == endpoint["id"]
+    event = _customer_event(f"cus_{account_id[-6:]}")
+    payload = json.dumps(event).encode()
+
+    response = receiver.post(
+        f"/api/integrations/stripe/webhook/{account_id}",
+        content=payload,
+        headers={"Stripe-Signature": sign_header(payload, endpoint["secret"])},
+    )
+
+    assert response.status_code == 200, response.text
+    stored = db.execute(
+        "select account_id from stripe_raw.webhook_events where id = %s", (event["id"],)
+    ).fetchone()
+    assert stored == (account_id,)
+    db.execute("delete from stripe_raw.webhook_events where id = %s", (event["id"],))
+
+
 def test_receiver_rejects_other_secret(
     receiver: TestClient, connect_env: StripeStandin, db: psycopg.Connection, account_id: str
 ):
-    _connect_by_oauth(receiver, f"ws_{account_id[-6:]}")
+    _connect_by_key(db, connect_env, account_id)
     event = _customer_event("cus_forged")
     payload = json.dumps(event).encode()
 
@@ -305,14 +344,13 @@ def test_sensor_plan_leaves_environment_partitions(db: psycopg.Connection):
     assert "acct_environment_only" not in plan.partitions_to_add
 
 
-def test_reconnect_replaces_webhook_endpoint(
-    client: TestClient, connect_env: StripeStandin, db: psycopg.Connection, account_id: str
+def test_reconnect_replaces_own_endpoint(
+    connect_env: StripeStandin, db: psycopg.Connection, account_id: str
 ):
-    workspace = f"ws_{account_id[-6:]}"
-    _connect_by_oauth(client, workspace)
+    _connect_by_key(db, connect_env, account_id)
     first, = connect_env.state.endpoints
 
-    _connect_by_oauth(client, workspace)
+    _connect_by_key(db, connect_env, account_id)
 
     second = connect_env.state.endpoints[-1]
     assert second["id"] != first["id"]
@@ -320,13 +358,25 @@ def test_reconnect_replaces_webhook_endpoint(
     assert dict(endpoint_secrets(db))[account_id] == second["secret"]
 
 
+def test_revoke_deletes_own_endpoint(
+    connect_env: StripeStandin, db: psycopg.Connection, account_id: str
+):
+    _connect_by_key(db, connect_env, account_id)
+    endpoint, = connect_env.state.endpoints
+
+    warnings = flow.revoke_at_stripe(
+        db, connect_settings(require_oauth=False), TokenCipher.from_env(), account_id
+    )
+
+    assert warnings == []
+    assert connect_env.state.deleted_endpoints == [endpoint["id"]]
+    assert connect_env.state.deauthorized == []
+
+
 def test_failed_registration_keeps_connection(
     connect_env: StripeStandin, db: psycopg.Connection, account_id: str
 ):
-    from halo_stripe_pipeline.connect import flow
-    from halo_stripe_pipeline.connect.settings import connect_settings
-
-    # The stand-in accepts only the tokens it issued, so it rejects this key.
+    # The stand-in has no such key, so it rejects it.
     result = flow.connect_with_api_key(
         db,
         connect_settings(require_oauth=False),
@@ -339,8 +389,8 @@ def test_failed_registration_keeps_connection(
     assert result.webhook_endpoint_id is None
     assert result.webhook_error is not None
     assert result.webhook_error == (
-        "webhook endpoint registration failed: Stripe rejected the stored "
-        f"credentials of `{account_id}`; connect the account again"
+        "webhook endpoint registration failed: Stripe rejected the stored key "
+        f"for `{account_id}`; check it and connect the account again"
     )
     row = db.execute(
         "select status, webhook_error from halo.stripe_connections where account_id = %s",

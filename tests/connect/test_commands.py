@@ -117,7 +117,9 @@ def test_disconnect_revokes_oauth_account(
     assert main(["accounts", "disconnect", account_id, "--purge"]) == 0
 
     assert capsys.readouterr().out.strip() == f"disconnected {account_id}; its data was deleted"
-    assert connect_env.state.deleted_endpoints == [endpoint_id]
+    # The Connect endpoint is the platform's and other accounts still use it.
+    assert connect_env.state.deleted_endpoints == []
+    assert connect_env.state.endpoints[-1]["id"] == endpoint_id
     assert connect_env.state.deauthorized == [account_id]
 
 

@@ -7,6 +7,7 @@ connection row, no settings row, no sync request, no webhook endpoint.
 from __future__ import annotations
 
 import logging
+import secrets
 from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qs, urlsplit
 
@@ -19,11 +20,11 @@ from starlette.testclient import TestClient
 from halo_stripe_pipeline.connect import oauth
 from halo_stripe_pipeline.connect.definitions import sync_requests_sensor
 from halo_stripe_pipeline.connect.partitions import ACCOUNT_TAG, PARTITIONS_NAME
-from halo_stripe_pipeline.connect.secrets import account_api, endpoint_secrets
+from halo_stripe_pipeline.connect.secrets import account_api, connect_endpoint_secrets
 from halo_stripe_pipeline.connect.settings import CALLBACK_PATH
 from halo_stripe_pipeline.connect.webhook_endpoint import WEBHOOK_API_VERSION
 from halo_stripe_pipeline.events.types import PROCESSED_EVENT_TYPES
-from tests.connect.conftest import CLIENT_ID, PLATFORM_KEY, PUBLIC_URL
+from tests.connect.conftest import CLIENT_ID, PLATFORM_KEY
 from tests.connect.stripe_standin import StripeStandin
 
 CONNECT_PATH = "/integrations/stripe/connect"
@@ -41,9 +42,7 @@ def _authorize(authorize_url: str) -> dict[str, str]:
     response = httpx.get(authorize_url, follow_redirects=False)
     assert response.status_code == 302
     location = urlsplit(response.headers["location"])
-    assert f"{location.scheme}://{location.netloc}{location.path}" == (
-        f"{PUBLIC_URL}{CALLBACK_PATH}"
-    )
+    assert location.path == CALLBACK_PATH
     return {key: values[-1] for key, values in parse_qs(location.query).items()}
 
 
@@ -60,7 +59,9 @@ def _stored_rows(db: psycopg.Connection, account_id: str) -> dict[str, int]:
 NOTHING_STORED = {"stripe_connections": 0, "integration_settings": 0, "sync_requests": 0}
 
 
-def test_connect_redirects_to_authorize_url(client: TestClient, connect_env: StripeStandin):
+def test_connect_redirects_to_authorize_url(
+    client: TestClient, connect_env: StripeStandin, public_url: str
+):
     location = urlsplit(_start(client, "ws_redirect"))
     query = parse_qs(location.query)
 
@@ -70,7 +71,7 @@ def test_connect_redirects_to_authorize_url(client: TestClient, connect_env: Str
     assert query["client_id"] == [CLIENT_ID]
     assert query["response_type"] == ["code"]
     assert query["scope"] == ["read_write"]
-    assert query["redirect_uri"] == [f"{PUBLIC_URL}{CALLBACK_PATH}"]
+    assert query["redirect_uri"] == [f"{public_url}{CALLBACK_PATH}"]
     assert len(query["state"][0]) >= 40
 
 
@@ -93,6 +94,7 @@ def test_oauth_flow_connects_account(
     connect_env: StripeStandin,
     db: psycopg.Connection,
     account_id: str,
+    public_url: str,
     encryption_key: str,
     caplog: pytest.LogCaptureFixture,
 ):
@@ -106,33 +108,44 @@ def test_oauth_flow_connects_account(
     assert account_id in response.text
     access_token = connect_env.state.access_tokens[-1]
     refresh_token = connect_env.state.refresh_tokens[-1]
-    endpoint = connect_env.state.endpoints[-1]
+    endpoint, = connect_env.state.endpoints
     secret = endpoint["secret"]
 
-    # Tokens and the signing secret are stored, but only encrypted.
+    # Tokens are stored, but only encrypted.
     row = db.execute(
         "select c::text, status, workspace_id, connection_type, webhook_endpoint_id,"
-        " webhook_api_version, access_token_encrypted, refresh_token_encrypted,"
-        " webhook_secret_encrypted"
+        " webhook_api_version, webhook_secret_encrypted, access_token_encrypted,"
+        " refresh_token_encrypted"
         " from halo.stripe_connections c where account_id = %s",
         (account_id,),
     ).fetchone()
     row_text, status, stored_workspace, connection_type, endpoint_id, version = row[:6]
+    own_secret, sealed_access, sealed_refresh = row[6:]
     for plaintext in (access_token, refresh_token, secret):
         assert plaintext not in row_text
-    for sealed in row[6:]:
-        assert sealed.startswith("v1.")
+    assert sealed_access.startswith("v1.")
+    assert sealed_refresh.startswith("v1.")
     assert status == "connected"
     assert stored_workspace == workspace
     assert connection_type == "oauth"
     assert endpoint_id == endpoint["id"]
     assert version == WEBHOOK_API_VERSION
+    assert own_secret is None
+
+    # The Connect endpoint's signing secret is stored, but only encrypted.
+    endpoint_row = db.execute(
+        "select e::text, endpoint_id from halo.connect_webhook_endpoints e where url = %s",
+        (f"{public_url}/api/integrations/stripe/webhook",),
+    ).fetchone()
+    assert endpoint_row is not None
+    assert secret not in endpoint_row[0]
+    assert endpoint_row[1] == endpoint["id"]
 
     # The stored values decrypt to what Stripe handed out.
     api = account_api(db, account_id)
     assert api is not None
     assert api.api_key == access_token
-    assert (account_id, secret) in endpoint_secrets(db)
+    assert secret in connect_endpoint_secrets(db)
 
     # The workspace's settings row points at the account.
     settings = db.execute(
@@ -148,14 +161,15 @@ def test_oauth_flow_connects_account(
     ).fetchall()
     assert requests == [("connected", "pending")]
 
-    # The endpoint is registered with the pinned version and processed types.
-    assert endpoint["url"] == (
-        f"{PUBLIC_URL}/api/integrations/stripe/webhook/{account_id}"
-    )
+    # The platform's Connect endpoint is registered with the platform key,
+    # the pinned version and the processed types.
+    assert endpoint["url"] == f"{public_url}/api/integrations/stripe/webhook"
+    assert endpoint["connect"] is True
+    assert connect_env.state.endpoint_keys == [PLATFORM_KEY]
     assert endpoint["api_version"] == WEBHOOK_API_VERSION
     assert set(PROCESSED_EVENT_TYPES) <= set(endpoint["enabled_events"])
     assert "account.application.deauthorized" in endpoint["enabled_events"]
-    assert endpoint["metadata"] == {"halo_account_id": account_id}
+    assert endpoint["metadata"] == {"halo_owner": "platform"}
 
     # Nothing secret reached the logs.
     for secret_text in (access_token, refresh_token, secret, encryption_key, PLATFORM_KEY):
@@ -167,6 +181,24 @@ def test_oauth_flow_connects_account(
     )
     assert callback["code"] not in product_logs
     assert callback["state"] not in product_logs
+
+
+def test_second_account_shares_connect_endpoint(
+    client: TestClient, connect_env: StripeStandin, db: psycopg.Connection, account_id: str
+):
+    client.get(CALLBACK_PATH, params=_authorize(_start(client, f"ws_{account_id[-6:]}")))
+    second = f"acct_{secrets.token_hex(8)}"
+    connect_env.state.account_id = second
+
+    response = client.get(CALLBACK_PATH, params=_authorize(_start(client, f"ws_{second}")))
+
+    assert response.status_code == 200, response.text
+    endpoint, = connect_env.state.endpoints
+    stored = db.execute(
+        "select webhook_endpoint_id from halo.stripe_connections where account_id = %s",
+        (second,),
+    ).fetchone()
+    assert stored == (endpoint["id"],)
 
 
 def test_sensor_adds_partition_and_requests_sync(
@@ -275,13 +307,14 @@ def test_expired_state_rejected(
     connect_env: StripeStandin,
     db: psycopg.Connection,
     account_id: str,
+    public_url: str,
 ):
     callback = _authorize(_start(client, "ws_expired"))
     issued_long_ago = datetime.now(timezone.utc) - timedelta(hours=1)
     expired = oauth.issue_state(
         db,
         "ws_expired",
-        f"{PUBLIC_URL}{CALLBACK_PATH}",
+        f"{public_url}{CALLBACK_PATH}",
         ttl=timedelta(minutes=10),
         now=issued_long_ago,
     )

@@ -61,3 +61,15 @@ create table if not exists halo.sync_requests (
 create index if not exists sync_requests_pending
     on halo.sync_requests (id)
     where status = 'pending';
+
+-- The platform's Connect webhook endpoints (`connect=true`), which receive
+-- the events of every account connected by OAuth, each with its `account`.
+-- Stripe does not let a platform create endpoints on a connected account,
+-- so OAuth accounts share these; one row per endpoint URL.
+create table if not exists halo.connect_webhook_endpoints (
+    url text primary key,
+    endpoint_id text not null,
+    api_version text not null,
+    secret_encrypted text not null,
+    created_at timestamptz not null default now()
+);
