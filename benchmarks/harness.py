@@ -1,9 +1,9 @@
 """Shared plumbing of the benchmark scripts.
 
-Starts the stand-in and the sync in their own processes (so the sync's
-peak resident memory is its own), creates and drops a scratch database on
-the PostgreSQL server, checks what landed in `stripe_raw` against the
-generated account, and prints and writes the results.
+Starts the stand-in and the sync in their own processes, so the sync's peak
+resident memory is its own. Creates and drops a scratch database on the
+PostgreSQL server, checks what landed in `stripe_raw` against the generated
+account, and prints and writes the results.
 """
 
 from __future__ import annotations
@@ -173,9 +173,9 @@ def run_sync_child(
 
 
 def page_bound(meta: dict[str, Any], limits: SyncLimits, items_pages: int) -> dict[str, Any]:
-    """The least time any loader needs under the limits.
+    """Return the minimum time any loader needs under the limits.
 
-    Each type needs at least ceil(objects / 100) pages; the bound is the
+    Each type needs at least ceil(objects / 100) pages. The bound is the
     longer of the slowest type's pages at the endpoint rate and all pages
     (subscription item pages included) at the account rate.
     """

@@ -9,15 +9,15 @@ out, as Stripe does), `GET /v1/subscription_items?subscription=` and
 `asyncio.sleep`, so one process sustains hundreds of requests per second
 at 250 ms.
 
-Two token buckets answer 429 like Stripe's rate limiter: one for the whole
-account and one per endpoint (each list path is one endpoint). A rejected
+Two token buckets reject requests with 429 like Stripe's rate limiter: one
+for the whole account and one per endpoint (each list path is one endpoint). A rejected
 request costs no token. Its body is Stripe's error shape with
 `type: invalid_request_error` and `code: rate_limit`, and it carries a
 `Retry-After` header in whole seconds (HTTP's delta-seconds form).
 
-`GET /_stand_in/stats` returns request counts, rejections and, per object
-type, how many objects were served, how many distinct ones and how many more
-than once; `POST /_stand_in/reset` zeroes them. Neither counts against a
+`GET /_stand_in/stats` returns request counts and rejections. Per object
+type it also returns how many objects were served, how many distinct ones
+and how many more than once. `POST /_stand_in/reset` zeroes them. Neither counts against a
 limit. Run it with `python -m benchmarks.stand_in --customers 1000`; it
 prints one JSON line with its address once it listens.
 """
@@ -48,7 +48,7 @@ DOCS_URL = "https://stripe.com/docs/rate-limits"
 
 
 class TokenBucket:
-    """`rate` tokens per second, holding at most `capacity`; starts full."""
+    """A token bucket: `rate` tokens per second, at most `capacity`, starting full."""
 
     def __init__(self, rate: float, capacity: float) -> None:
         self.rate = rate
@@ -216,11 +216,14 @@ async def _track(request: web.Request, handler: Any) -> web.StreamResponse:
 async def handle_api(request: web.Request) -> web.Response:
     stand_in: StandIn = request.app["stand_in"]
     if not _authorized(request):
+        log.warning("rejected %s %s: missing or invalid API key", request.method, request.path)
         return _error(401, "Invalid API Key provided.", code="api_key_invalid")
+
     path = request.path.rstrip("/")
     endpoint = f"{request.method} {path}"
     rejected = stand_in.admit(endpoint)
     if rejected is not None:
+        # Counted in the stats rather than logged, because a loader at the limit gets many.
         reason, wait = rejected
         stand_in.stats.rate_limited[reason] = stand_in.stats.rate_limited.get(reason, 0) + 1
         return _error(
@@ -229,18 +232,26 @@ async def handle_api(request: web.Request) -> web.Response:
             code="rate_limit",
             headers={"Retry-After": str(max(1, math.ceil(wait)))},
         )
+
     stand_in.stats.per_endpoint[endpoint] = stand_in.stats.per_endpoint.get(endpoint, 0) + 1
     if request.method != "GET":
+        log.warning("rejected %s: the stand-in serves GET only", endpoint)
         return _error(405, f"The stand-in serves only GET requests, not {request.method}.")
     if path == "/v1/account":
         return web.Response(body=stand_in.store.account_body, content_type="application/json")
+    return _list(stand_in, path, request)
+
+
+def _list(stand_in: StandIn, path: str, request: web.Request) -> web.Response:
     object_type = LIST_PATHS.get(path)
     if object_type is None:
+        log.warning("rejected GET %s: not a list endpoint the stand-in serves", path)
         return _error(404, f"Unrecognized request URL (GET: {path}).")
     try:
         query = parse_list_query(request.query, object_type)
         page = stand_in.store.list_page(object_type, query, path)
     except ListError as error:
+        log.warning("rejected GET %s?%s: %s", path, request.query_string, error)
         return _error(error.status, str(error), code=error.code, param=error.param)
     stand_in.record_served(object_type, page.seqs)
     return web.Response(body=page.body, content_type="application/json")
