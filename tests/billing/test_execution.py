@@ -11,7 +11,7 @@ import pytest
 
 from halo_stripe_pipeline.billing import queue
 from halo_stripe_pipeline.billing.execution import Executor, trial_end_after_extension
-from halo_stripe_pipeline.billing.models import Submission
+from halo_stripe_pipeline.billing.models import Submission, ValidationError
 from halo_stripe_pipeline.stripe_client import StripeApi
 
 from .conftest import AGENT, PLAN_AMOUNT, StripeWorld
@@ -280,3 +280,21 @@ def test_claimed_request_is_skipped(db, world: StripeWorld, stripe_api, enabled_
         other.execute("select pg_advisory_unlock(%s, %s)", (ADVISORY_LOCK_NAMESPACE, request_id))
     [done] = executor(db, stripe_api).run([request_id])
     assert done.status == "succeeded"
+
+
+def test_synced_refund_is_counted_once(db, world: StripeWorld, stripe_api, enabled_agent):
+    """After the webhook or sync stores the refund and the updated charge,
+    the refund counts once against what remains refundable."""
+    customer = world.customer(charge_amount=5000)
+    request_id = submit_and_approve(
+        db, submission(customer.id, "refund", charge_id=customer.charge_id, amount="10.00", currency="usd")
+    )
+    executor(db, stripe_api).run([request_id])
+    world.load_customer(customer.id)
+    world.upsert("refunds", stripe_api.get("/v1/refunds", {"charge": customer.charge_id})["data"])
+
+    assert executor(db, stripe_api).run([request_id]) == []
+    with pytest.raises(ValidationError, match="exceeds the 40.00 USD still refundable"):
+        queue.submit(db, submission(customer.id, "refund", charge_id=customer.charge_id, amount="40.01"))
+    follow_up = queue.submit(db, submission(customer.id, "refund", charge_id=customer.charge_id, amount="40.00"))
+    assert follow_up.amount_minor == 4000
