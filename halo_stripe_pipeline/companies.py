@@ -3,8 +3,8 @@
 Columns `id`, `name`, `domain`, `email`, `stripe_customer_id` and
 `workspace_id` fill the table's columns; every other column becomes a key of
 the `traits` jsonb. A trait value written as a plain decimal number is
-stored as a JSON number (exact, no float rounding); a value with a leading
-zero such as a postal code `02139` stays text. The `mrr` trait, and any
+stored as an exact JSON number, without float rounding. A value with a
+leading zero, such as the postal code `02139`, stays text. The `mrr` trait, and any
 column whose header ends in `:number` (the suffix is dropped from the key),
 must be a number or empty. The file is validated as a whole and written in
 one transaction: one bad row rejects it and nothing is imported.
@@ -157,11 +157,11 @@ def read_companies(path: Path) -> list[CompanyRow]:
             first_line_of[row.id] = line
             rows.append(row)
     if errors:
-        shown = errors[:MAX_REPORTED_ERRORS]
-        more = len(errors) - len(shown)
+        reported = errors[:MAX_REPORTED_ERRORS]
+        more = len(errors) - len(reported)
         suffix = f"; and {more} more" if more else ""
         raise CompaniesFileError(
-            f"{path} rejected, nothing imported: " + "; ".join(shown) + suffix
+            f"{path} rejected, nothing imported: " + "; ".join(reported) + suffix
         )
     return rows
 

@@ -1,4 +1,4 @@
-"""Which Stripe credentials a sync of one account uses."""
+"""The Stripe client each account's sync reads with."""
 
 from __future__ import annotations
 

@@ -31,11 +31,11 @@ SUBSCRIPTION_STATUSES = (
     "unpaid",
     "paused",
 )
-# The company field matched against a Stripe customer, and what it is
-# compared with: `email` with the customer's email (case-insensitive),
-# `domain` with the domain of that email, `name` with the customer's name
-# (case-insensitive), and `id`, `stripe_customer_id` or a `traits.<name>`
-# path with the customer's ID.
+# The company field matched against a Stripe customer. `email` is compared
+# with the customer's email and `name` with the customer's name, both
+# case-insensitive. `domain` is compared with the domain of that email.
+# `id`, `stripe_customer_id` and a `traits.<name>` path are compared with
+# the customer's ID.
 CUSTOMER_ID_FIELDS = ("email", "domain", "stripe_customer_id", "id", "name", "traits.<name>")
 
 _TRAIT_PATH = re.compile(r"^traits\.[A-Za-z_][A-Za-z0-9_]*$")

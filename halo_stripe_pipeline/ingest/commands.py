@@ -129,7 +129,10 @@ def _run_full_sync_job(db_url: str, account_id: str) -> None:
         instance.add_dynamic_partitions(partitions_name, [account_id])
     job = build_definitions().resolve_job_def(FULL_SYNC_JOB)
     result = job.execute_in_process(
-        instance=instance, partition_key=account_id, raise_on_error=False
+        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+        instance=instance,
+        partition_key=account_id,
+        raise_on_error=False,
     )
     if not result.success:
         raise _command_error(

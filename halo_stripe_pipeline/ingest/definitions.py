@@ -1,8 +1,8 @@
 """Dagster definitions of the raw layer: one asset per Stripe object type.
 
-The assets come from one multi-asset so a run lists every selected type
-concurrently with one shared `StripeApi` (its limiters keep the account and
-endpoint rates); each type still is its own asset with its own
+The assets come from one multi-asset, so a run lists every selected type
+concurrently with one shared `StripeApi` whose limiters keep the account and
+endpoint rates. Each type still is its own asset with its own
 materialization. Partitions are Stripe account ids.
 
 This module does not use `from __future__ import annotations`: Dagster reads

@@ -4,9 +4,9 @@ Each object type is listed by a small pool of threads over disjoint
 `created` ranges (see `ranges.py`), all sharing one `StripeApi`, whose
 limiters keep the per-account and per-endpoint request rates. Every page is
 written as it arrives (COPY + upsert), so memory stays flat. Progress goes to
-`stripe_raw.sync_state` and the log; a failure names the object type and
-the cursor it stopped at, and a rerun lists everything again and completes
-the load (writes are idempotent upserts).
+`stripe_raw.sync_state` and the log. A failure names the object type and the
+cursor it stopped at. A rerun lists everything again and completes the load,
+because writes are idempotent upserts.
 """
 
 from __future__ import annotations
@@ -75,11 +75,11 @@ class TypeReport:
 
 @dataclass
 class LoadOptions:
-    """Tuning of one load; the defaults suit Stripe's documented limits.
+    """Tuning of one load, with defaults sized for Stripe's documented limits.
 
-    `range_slicing` None means on for Stripe's own API base and off for any
-    other base (localstripe rejects `created` filters on most lists);
-    `STRIPE_LIST_SLICING=on|off` overrides it.
+    `range_slicing` None reads `STRIPE_LIST_SLICING` (`on`, `off`, `auto`).
+    `auto` is on for Stripe's own API base and off for any other base,
+    because localstripe rejects `created` filters on most lists.
     """
 
     workers_per_type: int = DEFAULT_WORKERS_PER_TYPE
@@ -418,9 +418,9 @@ class TypeLoad:
     def _flag_unlisted_deleted(self) -> int:
         """Flag rows that this complete listing did not return as deleted.
 
-        Every listed row now has `observed_at` at or after the load's start;
-        a row older than that was not in the listing (the list omits deleted
-        customers) and was not refreshed by a newer webhook either.
+        Every listed row now has `observed_at` at or after the load's start.
+        A row older than that was not in the listing, because the list omits
+        deleted customers, and no newer webhook refreshed it either.
         """
         with self.pool.connection() as conn, conn.transaction():
             flagged = bulk.mark_not_observed_since(
@@ -440,11 +440,11 @@ def load_object_types(
     *,
     run_id: str | None = None,
 ) -> list[TypeReport]:
-    """Load every type in `specs` concurrently; return one report per type.
+    """Load every type in `specs` concurrently and return one report per type.
 
-    Never raises for a failed type: its report has status `failed` and an
-    error naming the cursor. Call `raise_for_failures` to turn that into an
-    `IngestError`.
+    A Stripe or write error of one type does not raise here. That type's
+    report gets status `failed` and an error naming the cursor, and
+    `raise_for_failures` turns it into an `IngestError`.
     """
     options = options or LoadOptions()
     pool = ConnectionPool(db_url, options.write_connections)

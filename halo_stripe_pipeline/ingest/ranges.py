@@ -148,7 +148,7 @@ def split_remaining(task: RangeTask, parts: int) -> list[RangeTask]:
 def resume_after_missing_cursor(task: RangeTask) -> RangeTask:
     """Return `task` restarted at its cursor's second after the cursor was deleted.
 
-    Stripe answers `resource_missing` when the `starting_after` object is
+    Stripe returns `resource_missing` when the `starting_after` object is
     gone. The listing restarts without a cursor at `created <= cursor_created`
     and skips the ids of that second it has already read.
     """
@@ -172,7 +172,7 @@ def probe_points(low: int, high: int, count: int) -> list[int]:
 def narrow_oldest(
     low: int, high: int, answers: Mapping[int, bool]
 ) -> tuple[int, int]:
-    """Narrow the bracket of the oldest `created` with probe answers.
+    """Narrow the bracket of the oldest `created` with probe results.
 
     Invariant: no object has `created < low`, and one has `created < high`.
     `answers[t]` tells whether any object has `created < t`.

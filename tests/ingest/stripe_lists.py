@@ -1,13 +1,13 @@
 """A local stand-in for Stripe's list endpoints, for what localstripe cannot show.
 
-localstripe lists oldest first, ignores `created` filters and has no
-`/v1/subscription_items?subscription=` or `/v1/account`. This server
-follows Stripe's documented list contract instead: newest first (ties in
-one second keep a fixed order), `created[gt|gte|lt|lte]`, `limit` up to
-100, `starting_after` answered with a 404 `resource_missing` when the
-cursor object is gone, `status=all` for subscriptions, and Stripe's error
-bodies. Tests script faults (429 with `Retry-After`, 5xx) per path and hook
-into each served page.
+localstripe lists oldest first, rejects `created` filters on most lists and
+has no `/v1/subscription_items?subscription=` or `/v1/account`. This server
+follows Stripe's documented list contract instead: newest first (ties in one
+second keep a fixed order), `created[gt|gte|lt|lte]`, `limit` up to 100, a
+404 `resource_missing` for a `starting_after` object that is gone,
+`status=all` for subscriptions, and Stripe's error bodies. Tests script
+faults (429 with `Retry-After`, 5xx) per path, hook into each served page,
+and can add latency to every request.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ class StripeLists:
     def fail_next(
         self, path: str, status: int, *, times: int = 1, headers: dict[str, str] | None = None
     ) -> None:
-        """Answer the next `times` requests to `path` with `status`."""
+        """Fail the next `times` requests to `path` with `status`."""
         kind = "rate_limit_error" if status == 429 else "api_error"
         body = {"error": {"type": kind, "message": f"scripted {status} from the stand-in"}}
         with self.lock:
