@@ -61,7 +61,7 @@ amounts as (
     select
         company_id,
         currency,
-        case when mrr_minor = 0 then 0 else mrr_minor end as mrr_minor,
+        mrr_minor,
         lifetime_value_minor,
         false as is_manual
     from stripe_amounts
@@ -95,8 +95,8 @@ final as (
     select
         combined.company_id,
         combined.currency,
-        combined.mrr_minor,
-        combined.lifetime_value_minor,
+        trim_scale(combined.mrr_minor) as mrr_minor,
+        trim_scale(combined.lifetime_value_minor) as lifetime_value_minor,
         {{ minor_to_major('combined.mrr_minor', 'combined.currency') }} as mrr,
         {{ minor_to_major('combined.lifetime_value_minor', 'combined.currency') }}
             as lifetime_value,

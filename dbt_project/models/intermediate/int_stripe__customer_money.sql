@@ -81,7 +81,7 @@ final as (
         account_id,
         customer_id,
         currency,
-        sum(subscription_mrr_minor) as subscription_mrr_minor,
+        trim_scale(sum(subscription_mrr_minor)) as subscription_mrr_minor,
         sum(previous_month_net_minor) as previous_month_net_minor,
         sum(lifetime_value_minor) as lifetime_value_minor
     from amounts

@@ -218,14 +218,15 @@ final as (
         recurring_interval,
         recurring_interval_count,
         usage_type,
-        quantity,
-        billed_quantity,
-        unit_amount_minor,
-        period_amount_minor,
+        trim_scale(quantity) as quantity,
+        trim_scale(billed_quantity) as billed_quantity,
+        trim_scale(unit_amount_minor) as unit_amount_minor,
+        trim_scale(period_amount_minor) as period_amount_minor,
         monthly_factor_numerator,
         monthly_factor_denominator,
-        period_amount_minor * monthly_factor_numerator
-            / monthly_factor_denominator as monthly_amount_minor,
+        trim_scale(
+            period_amount_minor * monthly_factor_numerator / monthly_factor_denominator
+        ) as monthly_amount_minor,
         usage_type = 'metered' as is_metered,
         is_deleted,
         usage_type <> 'metered'

@@ -281,8 +281,9 @@ final as (
         customer_id,
         status,
         currency,
-        undiscounted_monthly_amount_minor,
-        monthly_amount_minor,
+        trim_scale(undiscounted_monthly_amount_minor)
+            as undiscounted_monthly_amount_minor,
+        trim_scale(monthly_amount_minor) as monthly_amount_minor,
         case
             when status in ('active', 'past_due')
                 and not coalesce(is_ended, false)
@@ -291,7 +292,7 @@ final as (
                     and pause_behavior in ('void', 'mark_uncollectible')
                 )
                 and (created_at is null or created_at <= {{ as_of() }})
-                then monthly_amount_minor
+                then trim_scale(monthly_amount_minor)
             else 0
         end as mrr_minor,
         coalesce(is_ended, false) as is_ended,
