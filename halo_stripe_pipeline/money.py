@@ -52,7 +52,9 @@ def parse_major_amount(text: str, currency: str) -> int:
     try:
         value = Decimal(cleaned)
     except InvalidOperation:
-        raise InvalidAmount(f"invalid amount `{text}`: expected a number such as 12.50") from None
+        raise InvalidAmount(
+            f"invalid amount `{text}`: expected a number such as 12.50"
+        ) from None
     if not value.is_finite() or "e" in cleaned.lower():
         raise InvalidAmount(f"invalid amount `{text}`: expected a number such as 12.50")
     if value <= 0:

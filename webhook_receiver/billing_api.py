@@ -3,8 +3,8 @@
 JSON API (`Authorization: Bearer <token>`):
 
 - `POST /api/billing/requests`: an agent submits a request (agents only).
-- `GET /api/billing/requests/{id}`: status of a request; an agent sees the
-  requests it submitted, an approver those of its account.
+- `GET /api/billing/requests/{id}`: status of a request. An agent can read
+  the requests it submitted, and an approver those of its account.
 - `GET /api/billing/requests?status=pending`: an approver's queue.
 - `POST /api/billing/requests/{id}/approve` and `.../reject` with
   `{"note": "..."}`: approvers only, on their own account's requests.
@@ -57,8 +57,19 @@ PAGE_PREFIX = "/billing"
 SESSION_COOKIE = "halo_billing_session"
 MAX_BODY_BYTES = 64 * 1024
 SUBMISSION_FIELDS = (
-    "type", "customer", "account", "company", "charge", "subscription", "amount",
-    "amount_minor", "currency", "days", "reason", "summary", "refund_latest_payment",
+    "type",
+    "customer",
+    "account",
+    "company",
+    "charge",
+    "subscription",
+    "amount",
+    "amount_minor",
+    "currency",
+    "days",
+    "reason",
+    "summary",
+    "refund_latest_payment",
 )
 
 _templates = jinja2.Environment(
@@ -98,7 +109,9 @@ def _bearer_token(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise ApiError(401, "missing bearer token: send `Authorization: Bearer <token>`")
+        raise ApiError(
+            401, "missing bearer token: send `Authorization: Bearer <token>`"
+        )
     return token.strip()
 
 
@@ -109,7 +122,9 @@ def _owner(conn: psycopg.Connection, token: str) -> tokens.TokenOwner:
     return owner
 
 
-def _visible_request(conn: psycopg.Connection, owner: tokens.TokenOwner, request_id: int) -> BillingRequest:
+def _visible_request(
+    conn: psycopg.Connection, owner: tokens.TokenOwner, request_id: int
+) -> BillingRequest:
     """Return the request if `owner` may see it; 404 otherwise."""
     try:
         billing_request = queue.get_request(conn, request_id, with_events=True)
@@ -125,29 +140,39 @@ def _visible_request(conn: psycopg.Connection, owner: tokens.TokenOwner, request
 
 def _require_approver(owner: tokens.TokenOwner) -> None:
     if owner.role != tokens.APPROVER:
-        raise ApiError(403, f"a {owner.role} token cannot decide billing requests; use an approver token")
+        raise ApiError(
+            403,
+            f"a {owner.role} token cannot decide billing requests; use an approver token",
+        )
 
 
 def _request_json(billing_request: BillingRequest) -> dict[str, Any]:
     data = billing_request.to_json()
     data["events"] = [
-        {**event, "created_at": event["created_at"].isoformat()} for event in billing_request.events
+        {**event, "created_at": event["created_at"].isoformat()}
+        for event in billing_request.events
     ]
-    data["amount"] = _money(billing_request.amount_minor, billing_request.currency) or None
+    data["amount"] = (
+        _money(billing_request.amount_minor, billing_request.currency) or None
+    )
     data.pop("execution_plan", None)
     return data
 
 
 def _error_response(error: Exception) -> JSONResponse:
+    """Map the errors a caller can fix to their status; anything else is re-raised."""
     if isinstance(error, ApiError):
-        return JSONResponse({"error": str(error)}, status_code=error.status)
-    if isinstance(error, ValidationError):
-        return JSONResponse({"error": str(error)}, status_code=422)
-    if isinstance(error, InvalidTransition):
-        return JSONResponse({"error": str(error)}, status_code=409)
-    if isinstance(error, NotFoundError):
-        return JSONResponse({"error": str(error)}, status_code=404)
-    raise error
+        status = error.status
+    elif isinstance(error, ValidationError):
+        status = 422
+    elif isinstance(error, InvalidTransition):
+        status = 409
+    elif isinstance(error, NotFoundError):
+        status = 404
+    else:
+        raise error
+    log.info("billing API request failed with %d: %s", status, error)
+    return JSONResponse({"error": str(error)}, status_code=status)
 
 
 async def _json_body(request: Request) -> dict[str, Any]:
@@ -187,13 +212,19 @@ def submission_from_json(data: dict[str, Any], owner: tokens.TokenOwner) -> Subm
     """Build a submission from an agent's JSON body; the submitter is the token's agent."""
     unknown = sorted(set(data) - set(SUBMISSION_FIELDS))
     if unknown:
-        raise ValidationError(f"unknown field(s) {', '.join(unknown)}; expected {', '.join(SUBMISSION_FIELDS)}")
+        raise ValidationError(
+            f"unknown field(s) {', '.join(unknown)}; expected {', '.join(SUBMISSION_FIELDS)}"
+        )
     request_type = _text_field(data, "type") or ""
     if request_type not in REQUEST_TYPES:
-        raise ValidationError(f"invalid `type` `{request_type}`: expected one of {', '.join(REQUEST_TYPES)}")
+        raise ValidationError(
+            f"invalid `type` `{request_type}`: expected one of {', '.join(REQUEST_TYPES)}"
+        )
     account_id = _text_field(data, "account") or owner.account_id
     if owner.account_id and account_id != owner.account_id:
-        raise ApiError(403, f"this agent token may submit only for account `{owner.account_id}`")
+        raise ApiError(
+            403, f"this agent token may submit only for account `{owner.account_id}`"
+        )
     return Submission(
         request_type=request_type,
         customer_id=_text_field(data, "customer") or "",
@@ -233,7 +264,10 @@ async def api_show(request: Request) -> Response:
     request_id = request.path_params["request_id"]
     try:
         token = _bearer_token(request)
-        found = await _in_warehouse(request, lambda conn: _visible_request(conn, _owner(conn, token), request_id))
+        found = await _in_warehouse(
+            request,
+            lambda conn: _visible_request(conn, _owner(conn, token), request_id),
+        )
     except ApiError as error:
         return _error_response(error)
     return JSONResponse(_request_json(found))
@@ -247,9 +281,14 @@ async def api_list(request: Request) -> Response:
         def work(conn: psycopg.Connection) -> list[BillingRequest]:
             owner = _owner(conn, token)
             if owner.role == tokens.APPROVER:
-                return queue.list_requests(conn, status=status, account_id=owner.account_id)
+                return queue.list_requests(
+                    conn, status=status, account_id=owner.account_id
+                )
             return queue.list_requests(
-                conn, status=status, account_id=owner.account_id, requested_by=owner.name
+                conn,
+                status=status,
+                account_id=owner.account_id,
+                requested_by=owner.name,
             )
 
         found = await _in_warehouse(request, work)
@@ -258,7 +297,13 @@ async def api_list(request: Request) -> Response:
     return JSONResponse({"requests": [_request_json(item) for item in found]})
 
 
-def _decide(conn: psycopg.Connection, owner: tokens.TokenOwner, request_id: int, action: str, note: str | None) -> BillingRequest:
+def _decide(
+    conn: psycopg.Connection,
+    owner: tokens.TokenOwner,
+    request_id: int,
+    action: str,
+    note: str | None,
+) -> BillingRequest:
     _require_approver(owner)
     _visible_request(conn, owner, request_id)
     if action == "approve":
@@ -274,7 +319,10 @@ def _api_decision(action: str) -> Callable[[Request], Any]:
             data = await _json_body(request)
             note = _text_field(data, "note")
             decided = await _in_warehouse(
-                request, lambda conn: _decide(conn, _owner(conn, token), request_id, action, note)
+                request,
+                lambda conn: _decide(
+                    conn, _owner(conn, token), request_id, action, note
+                ),
             )
         except (ApiError, ValidationError, InvalidTransition, NotFoundError) as error:
             return _error_response(error)
@@ -287,11 +335,16 @@ def _api_decision(action: str) -> Callable[[Request], Any]:
 
 
 def _csrf_token(owner: tokens.TokenOwner) -> str:
-    return hashlib.sha256(f"halo-billing-form:{owner.token_sha256}".encode()).hexdigest()[:32]
+    return hashlib.sha256(
+        f"halo-billing-form:{owner.token_sha256}".encode()
+    ).hexdigest()[:32]
 
 
 def _page(name: str, status_code: int = 200, **values: Any) -> HTMLResponse:
-    return HTMLResponse(_templates.get_template(f"billing/{name}").render(**values), status_code=status_code)
+    return HTMLResponse(
+        _templates.get_template(f"billing/{name}").render(**values),
+        status_code=status_code,
+    )
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -322,12 +375,25 @@ async def page_login(request: Request) -> Response:
         return _page("login.html", error=None)
     form = await _form(request)
     token = str(form.get("token", "")).strip()
-    owner = await _in_warehouse(request, lambda conn: tokens.authenticate(conn, token)) if token else None
+    owner = (
+        await _in_warehouse(request, lambda conn: tokens.authenticate(conn, token))
+        if token
+        else None
+    )
     if owner is None or owner.role != tokens.APPROVER:
-        return _page("login.html", status_code=401, error="invalid token, or not an approver token")
+        log.info("billing page sign-in failed: invalid token or not an approver token")
+        return _page(
+            "login.html",
+            status_code=401,
+            error="invalid token, or not an approver token",
+        )
     response = RedirectResponse(f"{PAGE_PREFIX}/requests", status_code=303)
     response.set_cookie(
-        SESSION_COOKIE, token, httponly=True, samesite="strict", path=PAGE_PREFIX,
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        path=PAGE_PREFIX,
         secure=request.url.scheme == "https",
     )
     return response
@@ -344,10 +410,13 @@ async def page_queue(request: Request) -> Response:
     if owner is None:
         return _to_login()
 
-    def work(conn: psycopg.Connection) -> tuple[list[BillingRequest], list[BillingRequest]]:
+    def work(
+        conn: psycopg.Connection,
+    ) -> tuple[list[BillingRequest], list[BillingRequest]]:
         pending = queue.list_requests(conn, status=PENDING, account_id=owner.account_id)
         recent = [
-            item for item in queue.list_requests(conn, account_id=owner.account_id, limit=20)
+            item
+            for item in queue.list_requests(conn, account_id=owner.account_id, limit=20)
             if item.status != PENDING
         ]
         return pending, recent
@@ -374,8 +443,13 @@ async def page_request(request: Request) -> Response:
     if message not in ("approved", "rejected"):
         message = None
     return _page(
-        "request.html", owner=owner, item=found, context=context,
-        csrf=_csrf_token(owner), message=message, error=None,
+        "request.html",
+        owner=owner,
+        item=found,
+        context=context,
+        csrf=_csrf_token(owner),
+        message=message,
+        error=None,
     )
 
 
@@ -386,16 +460,25 @@ async def page_decision(request: Request) -> Response:
     request_id = request.path_params["request_id"]
     form = await _form(request)
     if not hmac.compare_digest(str(form.get("csrf", "")), _csrf_token(owner)):
-        return HTMLResponse("invalid form token; reload the page and try again", status_code=403)
+        log.warning(
+            "billing page decision on request %d rejected: invalid form token",
+            request_id,
+        )
+        return HTMLResponse(
+            "invalid form token; reload the page and try again", status_code=403
+        )
     action = str(form.get("action", ""))
     if action not in ("approve", "reject"):
         return HTMLResponse(f"invalid action `{action}`", status_code=400)
     note = str(form.get("note", "")).strip() or None
     try:
-        await _in_warehouse(request, lambda conn: _decide(conn, owner, request_id, action, note))
+        await _in_warehouse(
+            request, lambda conn: _decide(conn, owner, request_id, action, note)
+        )
     except ApiError:
         return _page("not_found.html", status_code=404, request_id=request_id)
     except (ValidationError, InvalidTransition) as error:
+        log.info("billing page decision on request %d failed: %s", request_id, error)
 
         def reload(conn: psycopg.Connection) -> tuple[BillingRequest, Any]:
             found = _visible_request(conn, owner, request_id)
@@ -403,9 +486,14 @@ async def page_decision(request: Request) -> Response:
 
         found, context = await _in_warehouse(request, reload)
         return _page(
-            "request.html", status_code=409 if isinstance(error, InvalidTransition) else 422,
-            owner=owner, item=found, context=context, csrf=_csrf_token(owner),
-            message=None, error=str(error),
+            "request.html",
+            status_code=409 if isinstance(error, InvalidTransition) else 422,
+            owner=owner,
+            item=found,
+            context=context,
+            csrf=_csrf_token(owner),
+            message=None,
+            error=str(error),
         )
     verb = "approved" if action == "approve" else "rejected"
     log.info("billing request %d %s on the page by %s", request_id, verb, owner.name)
@@ -422,13 +510,25 @@ routes = [
     Route(f"{API_PREFIX}/requests", api_submit, methods=["POST"]),
     Route(f"{API_PREFIX}/requests", api_list, methods=["GET"]),
     Route(f"{API_PREFIX}/requests/{{request_id:int}}", api_show, methods=["GET"]),
-    Route(f"{API_PREFIX}/requests/{{request_id:int}}/approve", _api_decision("approve"), methods=["POST"]),
-    Route(f"{API_PREFIX}/requests/{{request_id:int}}/reject", _api_decision("reject"), methods=["POST"]),
+    Route(
+        f"{API_PREFIX}/requests/{{request_id:int}}/approve",
+        _api_decision("approve"),
+        methods=["POST"],
+    ),
+    Route(
+        f"{API_PREFIX}/requests/{{request_id:int}}/reject",
+        _api_decision("reject"),
+        methods=["POST"],
+    ),
     Route(PAGE_PREFIX, page_index, methods=["GET"]),
     Route(f"{PAGE_PREFIX}/", page_index, methods=["GET"]),
     Route(f"{PAGE_PREFIX}/login", page_login, methods=["GET", "POST"]),
     Route(f"{PAGE_PREFIX}/logout", page_logout, methods=["POST"]),
     Route(f"{PAGE_PREFIX}/requests", page_queue, methods=["GET"]),
     Route(f"{PAGE_PREFIX}/requests/{{request_id:int}}", page_request, methods=["GET"]),
-    Route(f"{PAGE_PREFIX}/requests/{{request_id:int}}/decision", page_decision, methods=["POST"]),
+    Route(
+        f"{PAGE_PREFIX}/requests/{{request_id:int}}/decision",
+        page_decision,
+        methods=["POST"],
+    ),
 ]

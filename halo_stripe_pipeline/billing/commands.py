@@ -90,7 +90,9 @@ def _list(args: argparse.Namespace) -> int:
     if args.json:
         _print_json([request.to_json() for request in requests])
         return 0
-    print(f"{'id':>6}  {'status':<10} {'type':<21} {'account':<22} {'customer':<20} {'amount':>14}  requested_by")
+    print(
+        f"{'id':>6}  {'status':<10} {'type':<21} {'account':<22} {'customer':<20} {'amount':>14}  requested_by"
+    )
     for request in requests:
         print(
             f"{request.id:>6}  {request.status:<10} {request.request_type:<21} "
@@ -108,16 +110,34 @@ def _show(args: argparse.Namespace) -> int:
             raise _command_error(error) from None
     data = request.to_json()
     data["events"] = [
-        {**event, "created_at": event["created_at"].isoformat()} for event in request.events
+        {**event, "created_at": event["created_at"].isoformat()}
+        for event in request.events
     ]
     if args.json:
         _print_json(data)
         return 0
     for key in (
-        "id", "status", "request_type", "account_id", "company_id", "customer_id",
-        "charge_id", "subscription_id", "days", "reason", "summary", "requested_by",
-        "assigned_to", "is_auto_approved", "decided_by", "decision_note", "error",
-        "execution_generation", "created_at", "decided_at", "executed_at",
+        "id",
+        "status",
+        "request_type",
+        "account_id",
+        "company_id",
+        "customer_id",
+        "charge_id",
+        "subscription_id",
+        "days",
+        "reason",
+        "summary",
+        "requested_by",
+        "assigned_to",
+        "is_auto_approved",
+        "decided_by",
+        "decision_note",
+        "error",
+        "execution_generation",
+        "created_at",
+        "decided_at",
+        "executed_at",
     ):
         if data.get(key) is not None:
             print(f"{key}: {data[key]}")
@@ -128,7 +148,9 @@ def _show(args: argparse.Namespace) -> int:
     print("events:")
     for event in data["events"]:
         note = f" ({event['note']})" if event.get("note") else ""
-        print(f"  {event['created_at']} {event['from_status'] or '-'} -> {event['to_status']} by {event['actor']}{note}")
+        print(
+            f"  {event['created_at']} {event['from_status'] or '-'} -> {event['to_status']} by {event['actor']}{note}"
+        )
     return 0
 
 
@@ -154,7 +176,9 @@ def _reject(args: argparse.Namespace) -> int:
 
 def _execute(args: argparse.Namespace) -> int:
     if args.retry and not args.ids:
-        raise _command_error(BillingError("--retry needs the ids of the failed requests"))
+        raise _command_error(
+            BillingError("--retry needs the ids of the failed requests")
+        )
     if args.retry and not args.by:
         raise _command_error(BillingError("--retry needs --by: name who retries"))
     with _warehouse() as conn:
@@ -177,7 +201,9 @@ def _agents(args: argparse.Namespace) -> int:
         if args.agents_command == "list":
             for agent in policy.list_agents(conn):
                 state = "enabled" if agent.billing_enabled else "disabled"
-                print(f"{agent.agent_id}\t{state}\t{agent.updated_by or ''}\t{agent.updated_at.isoformat()}")
+                print(
+                    f"{agent.agent_id}\t{state}\t{agent.updated_by or ''}\t{agent.updated_at.isoformat()}"
+                )
             return 0
         try:
             agent = policy.set_agent_enabled(
@@ -198,7 +224,11 @@ def _settings(args: argparse.Namespace) -> int:
             if args.default_approver is not None:
                 changes["default_approver"] = args.default_approver
             if not changes:
-                raise _command_error(BillingError("nothing to set: pass --default-action-agent or --default-approver"))
+                raise _command_error(
+                    BillingError(
+                        "nothing to set: pass --default-action-agent or --default-approver"
+                    )
+                )
             settings = policy.update_account_settings(conn, args.account, **changes)
         else:
             settings = policy.get_account_settings(conn, args.account)
@@ -207,7 +237,9 @@ def _settings(args: argparse.Namespace) -> int:
     print(f"default_action_agent: {settings.default_action_agent or '(none)'}")
     print(f"default_approver: {settings.default_approver or '(none)'}")
     for threshold in thresholds:
-        print(f"auto-approve {threshold.request_type} below: {_threshold_text(threshold)}")
+        print(
+            f"auto-approve {threshold.request_type} below: {_threshold_text(threshold)}"
+        )
     return 0
 
 
@@ -221,16 +253,26 @@ def _thresholds(args: argparse.Namespace) -> int:
     with _warehouse() as conn:
         try:
             if args.thresholds_command == "set":
-                unit, amount = policy.parse_threshold(args.type, args.below, args.currency)
+                unit, amount = policy.parse_threshold(
+                    args.type, args.below, args.currency
+                )
                 policy.set_threshold(conn, args.account, args.type, unit, amount)
             elif args.thresholds_command == "remove":
-                unit = policy.DAYS_UNIT if args.type == "extend_trial" else (args.currency or "").lower()
+                unit = (
+                    policy.DAYS_UNIT
+                    if args.type == "extend_trial"
+                    else (args.currency or "").lower()
+                )
                 if not policy.remove_threshold(conn, args.account, args.type, unit):
-                    raise BillingError(f"no {args.type} threshold in `{unit}` for account `{args.account}`")
+                    raise BillingError(
+                        f"no {args.type} threshold in `{unit}` for account `{args.account}`"
+                    )
         except BillingError as error:
             raise _command_error(error) from None
         for threshold in policy.list_thresholds(conn, getattr(args, "account", None)):
-            print(f"{threshold.account_id}\t{threshold.request_type}\tbelow {_threshold_text(threshold)}")
+            print(
+                f"{threshold.account_id}\t{threshold.request_type}\tbelow {_threshold_text(threshold)}"
+            )
     return 0
 
 
@@ -238,20 +280,30 @@ def _tokens(args: argparse.Namespace) -> int:
     with _warehouse() as conn:
         try:
             if args.tokens_command == "create":
-                token = tokens.create_token(conn, name=args.name, role=args.role, account_id=args.account)
+                token = tokens.create_token(
+                    conn, name=args.name, role=args.role, account_id=args.account
+                )
                 print(token)
                 return 0
             if args.tokens_command == "revoke":
                 count = tokens.revoke_token(conn, args.fingerprint)
                 if count == 0:
-                    raise BillingError(f"no active token with fingerprint `{args.fingerprint}`")
+                    raise BillingError(
+                        f"no active token with fingerprint `{args.fingerprint}`"
+                    )
                 print(f"revoked {count} token(s)")
                 return 0
         except BillingError as error:
             raise _command_error(error) from None
         for info in tokens.list_tokens(conn):
-            state = f"revoked {info.revoked_at.isoformat()}" if info.revoked_at else "active"
-            print(f"{info.fingerprint}\t{info.role}\t{info.name}\t{info.account_id or '*'}\t{state}")
+            state = (
+                f"revoked {info.revoked_at.isoformat()}"
+                if info.revoked_at
+                else "active"
+            )
+            print(
+                f"{info.fingerprint}\t{info.role}\t{info.name}\t{info.account_id or '*'}\t{state}"
+            )
     return 0
 
 
@@ -259,35 +311,62 @@ def _integer(text: str) -> int:
     try:
         return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid number `{text}`: expected a whole number") from None
+        raise argparse.ArgumentTypeError(
+            f"invalid number `{text}`: expected a whole number"
+        ) from None
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    billing = subparsers.add_parser("billing", help="billing requests: submit, approve, execute")
-    commands = billing.add_subparsers(dest="billing_command", required=True, metavar="COMMAND")
+    billing = subparsers.add_parser(
+        "billing", help="billing requests: submit, approve, execute"
+    )
+    commands = billing.add_subparsers(
+        dest="billing_command", required=True, metavar="COMMAND"
+    )
     _register_requests(commands)
     _register_policy(commands)
 
 
 def _register_requests(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     submit = commands.add_parser("submit", help="submit a billing request for approval")
-    submit.add_argument("--type", required=True, choices=REQUEST_TYPES, help="what to do in Stripe")
-    submit.add_argument("--customer", required=True, help="Stripe customer id (cus_...)")
-    submit.add_argument("--account", help="Stripe account id; needed when the customer is in several")
-    submit.add_argument("--company", help="Halo company id; found from the customer when omitted")
-    submit.add_argument("--charge", help="charge to refund (ch_...)")
-    submit.add_argument("--subscription", help="subscription to cancel or extend (sub_...)")
     submit.add_argument(
-        "--refund-latest-payment", action="store_true",
+        "--type", required=True, choices=REQUEST_TYPES, help="what to do in Stripe"
+    )
+    submit.add_argument(
+        "--customer", required=True, help="Stripe customer id (cus_...)"
+    )
+    submit.add_argument(
+        "--account", help="Stripe account id; needed when the customer is in several"
+    )
+    submit.add_argument(
+        "--company", help="Halo company id; found from the customer when omitted"
+    )
+    submit.add_argument("--charge", help="charge to refund (ch_...)")
+    submit.add_argument(
+        "--subscription", help="subscription to cancel or extend (sub_...)"
+    )
+    submit.add_argument(
+        "--refund-latest-payment",
+        action="store_true",
         help="with cancel_immediately: also refund the subscription's latest payment",
     )
-    submit.add_argument("--amount", help="amount in major units, e.g. 12.50; a refund defaults to all that remains")
-    submit.add_argument("--currency", help="ISO currency code, e.g. usd; a refund defaults to the charge's")
+    submit.add_argument(
+        "--amount",
+        help="amount in major units, e.g. 12.50; a refund defaults to all that remains",
+    )
+    submit.add_argument(
+        "--currency",
+        help="ISO currency code, e.g. usd; a refund defaults to the charge's",
+    )
     submit.add_argument("--days", type=_integer, help="trial extension in days (1-730)")
     submit.add_argument("--reason", required=True, help="why the customer asks")
     submit.add_argument("--summary", required=True, help="summary of the conversation")
-    submit.add_argument("--requested-by", required=True, help="agent id of the submitter")
-    submit.add_argument("--json", action="store_true", help="print the whole request as JSON")
+    submit.add_argument(
+        "--requested-by", required=True, help="agent id of the submitter"
+    )
+    submit.add_argument(
+        "--json", action="store_true", help="print the whole request as JSON"
+    )
     submit.set_defaults(handler=_submit)
 
     listing = commands.add_parser("list", help="list requests, newest first")
@@ -318,53 +397,99 @@ def _register_requests(commands: argparse._SubParsersAction) -> None:  # type: i
         "execute", help="run approved requests against Stripe (all, or the given ids)"
     )
     execute.add_argument("ids", nargs="*", type=_integer)
-    execute.add_argument("--retry", action="store_true", help="first send the given failed requests back to approved")
+    execute.add_argument(
+        "--retry",
+        action="store_true",
+        help="first send the given failed requests back to approved",
+    )
     execute.add_argument("--by", help="who retries (with --retry)")
     execute.set_defaults(handler=_execute)
 
 
 def _register_policy(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    agents = commands.add_parser("agents", help="list or change which agents may submit requests")
-    agent_commands = agents.add_subparsers(dest="agents_command", required=True, metavar="COMMAND")
+    agents = commands.add_parser(
+        "agents", help="list or change which agents may submit requests"
+    )
+    agent_commands = agents.add_subparsers(
+        dest="agents_command", required=True, metavar="COMMAND"
+    )
     agent_commands.add_parser("list", help="list agents and whether billing is enabled")
     for name in ("enable", "disable"):
-        sub = agent_commands.add_parser(name, help=f"{name} billing requests for an agent")
+        sub = agent_commands.add_parser(
+            name, help=f"{name} billing requests for an agent"
+        )
         sub.add_argument("agent", help="agent id, as agents pass it in --requested-by")
         sub.add_argument("--by", default="cli", help="who makes the change (recorded)")
     agents.set_defaults(handler=_agents)
 
-    settings = commands.add_parser("settings", help="show or change an account's billing settings")
-    settings_commands = settings.add_subparsers(dest="settings_command", required=True, metavar="COMMAND")
+    settings = commands.add_parser(
+        "settings", help="show or change an account's billing settings"
+    )
+    settings_commands = settings.add_subparsers(
+        dest="settings_command", required=True, metavar="COMMAND"
+    )
     show = settings_commands.add_parser("show")
     show.add_argument("account")
     change = settings_commands.add_parser("set")
     change.add_argument("account")
-    change.add_argument("--default-action-agent", help="agent that reviews billing requests; empty clears it")
-    change.add_argument("--default-approver", help="approver new requests are assigned to; empty clears it")
+    change.add_argument(
+        "--default-action-agent",
+        help="agent that reviews billing requests; empty clears it",
+    )
+    change.add_argument(
+        "--default-approver",
+        help="approver new requests are assigned to; empty clears it",
+    )
     settings.set_defaults(handler=_settings)
 
-    thresholds = commands.add_parser("thresholds", help="auto-approval thresholds per account and type")
-    threshold_commands = thresholds.add_subparsers(dest="thresholds_command", required=True, metavar="COMMAND")
+    thresholds = commands.add_parser(
+        "thresholds", help="auto-approval thresholds per account and type"
+    )
+    threshold_commands = thresholds.add_subparsers(
+        dest="thresholds_command", required=True, metavar="COMMAND"
+    )
     listing = threshold_commands.add_parser("list")
     listing.add_argument("--account")
-    change = threshold_commands.add_parser("set", help="approve requests below an amount automatically")
+    change = threshold_commands.add_parser(
+        "set", help="approve requests below an amount automatically"
+    )
     change.add_argument("--account", required=True)
-    change.add_argument("--type", required=True, choices=("refund", "apply_credit", "extend_trial"))
-    change.add_argument("--below", required=True, help="major units (e.g. 20.00), or days for extend_trial")
+    change.add_argument(
+        "--type", required=True, choices=("refund", "apply_credit", "extend_trial")
+    )
+    change.add_argument(
+        "--below",
+        required=True,
+        help="major units (e.g. 20.00), or days for extend_trial",
+    )
     change.add_argument("--currency", help="currency of --below (not for extend_trial)")
     remove = threshold_commands.add_parser("remove")
     remove.add_argument("--account", required=True)
-    remove.add_argument("--type", required=True, choices=("refund", "apply_credit", "extend_trial"))
+    remove.add_argument(
+        "--type", required=True, choices=("refund", "apply_credit", "extend_trial")
+    )
     remove.add_argument("--currency")
     thresholds.set_defaults(handler=_thresholds)
 
-    token_parser = commands.add_parser("tokens", help="API tokens for agents and approvers")
-    token_commands = token_parser.add_subparsers(dest="tokens_command", required=True, metavar="COMMAND")
-    create = token_commands.add_parser("create", help="create a token and print it once")
-    create.add_argument("--name", required=True, help="agent id, or the approver's name")
+    token_parser = commands.add_parser(
+        "tokens", help="API tokens for agents and approvers"
+    )
+    token_commands = token_parser.add_subparsers(
+        dest="tokens_command", required=True, metavar="COMMAND"
+    )
+    create = token_commands.add_parser(
+        "create", help="create a token and print it once"
+    )
+    create.add_argument(
+        "--name", required=True, help="agent id, or the approver's name"
+    )
     create.add_argument("--role", required=True, choices=tokens.ROLES)
-    create.add_argument("--account", help="account an approver decides for (required for approvers)")
+    create.add_argument(
+        "--account", help="account an approver decides for (required for approvers)"
+    )
     token_commands.add_parser("list", help="list tokens by fingerprint")
-    revoke = token_commands.add_parser("revoke", help="revoke a token by its fingerprint")
+    revoke = token_commands.add_parser(
+        "revoke", help="revoke a token by its fingerprint"
+    )
     revoke.add_argument("fingerprint")
     token_parser.set_defaults(handler=_tokens)

@@ -1,8 +1,8 @@
 """The customer's billing context shown beside a request on the approval page.
 
 Plan, MRR and lifetime value come from the dbt marts `analytics.stripe_customers`
-and `analytics.company_billing` when they exist; subscriptions and recent
-payments come from `stripe_raw`, which every deployment has.
+and `analytics.company_billing` when they exist. Subscriptions and recent
+payments come from `stripe_raw`, because every deployment has it.
 """
 
 from __future__ import annotations
@@ -42,11 +42,17 @@ def _mart_columns(conn: psycopg.Connection, table: str) -> list[str]:
     return [row[0] for row in rows]
 
 
-def _mart_row(conn: psycopg.Connection, table: str, keys: dict[str, str], request: BillingRequest) -> dict[str, Any] | None:
+def _mart_row(
+    conn: psycopg.Connection, table: str, keys: dict[str, str], request: BillingRequest
+) -> dict[str, Any] | None:
     columns = _mart_columns(conn, table)
     if not columns:
         return None
-    filters = {column: getattr(request, field) for column, field in keys.items() if column in columns}
+    filters = {
+        column: getattr(request, field)
+        for column, field in keys.items()
+        if column in columns
+    }
     if not filters or any(value is None for value in filters.values()):
         return {}
     query = sql.SQL("select * from {table} where {conditions} limit 1").format(
@@ -55,11 +61,17 @@ def _mart_row(conn: psycopg.Connection, table: str, keys: dict[str, str], reques
             sql.SQL("{} = %s").format(sql.Identifier(column)) for column in filters
         ),
     )
-    row = conn.cursor(row_factory=dict_row).execute(query, list(filters.values())).fetchone()
+    row = (
+        conn.cursor(row_factory=dict_row)
+        .execute(query, list(filters.values()))
+        .fetchone()
+    )
     return dict(row) if row else {}
 
 
-def load_billing_context(conn: psycopg.Connection, request: BillingRequest) -> BillingContext:
+def load_billing_context(
+    conn: psycopg.Connection, request: BillingRequest
+) -> BillingContext:
     """Collect what an approver needs to judge `request`."""
     context = BillingContext()
     for table, keys in MART_LOOKUPS:

@@ -28,7 +28,9 @@ def _runnable_count() -> int:
     return int(row[0]) if row else 0
 
 
-@dg.op(description="Execute approved billing requests against Stripe and resume interrupted ones.")
+@dg.op(
+    description="Execute approved billing requests against Stripe and resume interrupted ones."
+)
 def execute_approved_billing_requests(context: dg.OpExecutionContext) -> dg.Output:
     from halo_stripe_pipeline.billing.execution import Executor
     from halo_stripe_pipeline.config import database_url
@@ -39,7 +41,9 @@ def execute_approved_billing_requests(context: dg.OpExecutionContext) -> dg.Outp
         handled = Executor(conn, actor=f"dagster run {context.run_id[:8]}").run()
     succeeded = [request.id for request in handled if request.status == "succeeded"]
     failed = [request.id for request in handled if request.status == "failed"]
-    context.log.info(f"executed {len(handled)} billing request(s): {len(succeeded)} succeeded")
+    context.log.info(
+        f"executed {len(handled)} billing request(s): {len(succeeded)} succeeded"
+    )
     for request in handled:
         if request.status == "failed":
             context.log.warning(f"billing request {request.id} failed: {request.error}")
@@ -54,7 +58,10 @@ def execute_approved_billing_requests(context: dg.OpExecutionContext) -> dg.Outp
     )
 
 
-@dg.job(name=EXECUTE_JOB, description="Run every approved billing request through Stripe once.")
+@dg.job(
+    name=EXECUTE_JOB,
+    description="Run every approved billing request through Stripe once.",
+)
 def billing_execute_approved() -> None:
     execute_approved_billing_requests()
 
@@ -65,7 +72,9 @@ def billing_execute_approved() -> None:
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Launch the billing execution job when requests are approved or left executing.",
 )
-def billing_approved_requests_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+def billing_approved_requests_sensor(
+    context: dg.SensorEvaluationContext,
+) -> dg.SensorResult:
     waiting = _runnable_count()
     if waiting == 0:
         return dg.SensorResult(skip_reason="no approved billing requests")
@@ -73,10 +82,14 @@ def billing_approved_requests_sensor(context: dg.SensorEvaluationContext) -> dg.
         dg.RunsFilter(job_name=EXECUTE_JOB, statuses=ACTIVE_RUN_STATUSES)
     )
     if active:
-        return dg.SensorResult(skip_reason=f"{waiting} request(s) waiting; a run is already active")
+        return dg.SensorResult(
+            skip_reason=f"{waiting} request(s) waiting; a run is already active"
+        )
     context.log.info(f"{waiting} billing request(s) waiting; launching {EXECUTE_JOB}")
     return dg.SensorResult(run_requests=[dg.RunRequest()])
 
 
 def build_definitions() -> dg.Definitions:
-    return dg.Definitions(jobs=[billing_execute_approved], sensors=[billing_approved_requests_sensor])
+    return dg.Definitions(
+        jobs=[billing_execute_approved], sensors=[billing_approved_requests_sensor]
+    )

@@ -1,4 +1,4 @@
-"""Execution of approved requests against Stripe, at most once per request.
+"""Execution of approved requests against Stripe, guarded against repeats.
 
 How a request avoids running twice:
 
@@ -50,7 +50,11 @@ from halo_stripe_pipeline.billing.queue import get_request, transition
 from halo_stripe_pipeline.billing.validation import ENDED_SUBSCRIPTION_STATUSES
 from halo_stripe_pipeline.config import DEFAULT_STRIPE_API_BASE
 from halo_stripe_pipeline.money import format_minor
-from halo_stripe_pipeline.stripe_client import StripeApi, StripeApiError, stripe_api_from_env
+from halo_stripe_pipeline.stripe_client import (
+    StripeApi,
+    StripeApiError,
+    stripe_api_from_env,
+)
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +83,9 @@ def default_stripe_api(conn: psycopg.Connection, account_id: str) -> StripeApi:
 
 
 def idempotency_key(request: BillingRequest, step_name: str) -> str:
-    return f"halo-billing/{request.request_key}/{request.execution_generation}/{step_name}"
+    return (
+        f"halo-billing/{request.request_key}/{request.execution_generation}/{step_name}"
+    )
 
 
 def step_names(request: BillingRequest) -> list[str]:
@@ -89,7 +95,9 @@ def step_names(request: BillingRequest) -> list[str]:
     return [request.request_type]
 
 
-def trial_end_after_extension(current_trial_end: int | None, days: int, now: int) -> int:
+def trial_end_after_extension(
+    current_trial_end: int | None, days: int, now: int
+) -> int:
     """Move the trial end `days` days past the later of now and the current end.
 
     Stripe rejects a `trial_end` in the past, so an ended trial restarts
@@ -145,18 +153,26 @@ class Executor:
         """Execute approved requests and resume orphaned ones; return those handled."""
         handled = []
         candidates = self.runnable_ids(request_ids)
-        log.info("billing executor: %d request(s) approved or left executing", len(candidates))
+        log.info(
+            "billing executor: %d request(s) approved or left executing",
+            len(candidates),
+        )
         for request_id in candidates:
             with self._claimed(request_id) as claimed:
                 if not claimed:
-                    log.info("billing request %d is being executed elsewhere; skipped", request_id)
+                    log.info(
+                        "billing request %d is being executed elsewhere; skipped",
+                        request_id,
+                    )
                     continue
                 outcome = self._execute_claimed(request_id)
                 if outcome is not None:
                     handled.append(outcome)
         succeeded = sum(1 for request in handled if request.status == SUCCEEDED)
         log.info(
-            "billing executor: %d succeeded, %d failed", succeeded, len(handled) - succeeded
+            "billing executor: %d succeeded, %d failed",
+            succeeded,
+            len(handled) - succeeded,
         )
         return handled
 
@@ -171,7 +187,8 @@ class Executor:
         finally:
             if claimed:
                 self.conn.execute(
-                    "select pg_advisory_unlock(%s, %s)", (ADVISORY_LOCK_NAMESPACE, request_id)
+                    "select pg_advisory_unlock(%s, %s)",
+                    (ADVISORY_LOCK_NAMESPACE, request_id),
                 )
 
     def _execute_claimed(self, request_id: int) -> BillingRequest | None:
@@ -179,7 +196,10 @@ class Executor:
         if request.status == APPROVED:
             try:
                 request = transition(
-                    self.conn, request_id, to_status=EXECUTING, actor=self.actor,
+                    self.conn,
+                    request_id,
+                    to_status=EXECUTING,
+                    actor=self.actor,
                     from_statuses=(APPROVED,),
                     details={"generation": request.execution_generation},
                 )
@@ -188,7 +208,9 @@ class Executor:
         elif request.status == EXECUTING:
             log.warning(
                 "billing request %d was left executing by a stopped executor; resuming "
-                "generation %d", request_id, request.execution_generation,
+                "generation %d",
+                request_id,
+                request.execution_generation,
             )
         else:
             return None
@@ -212,25 +234,42 @@ class Executor:
                 return self._fail(request, str(error), plan)
             self._save_plan(request, plan)
         return transition(
-            self.conn, request.id, to_status=SUCCEEDED, actor=self.actor,
+            self.conn,
+            request.id,
+            to_status=SUCCEEDED,
+            actor=self.actor,
             from_statuses=(EXECUTING,),
-            changes={"result": summarize_plan(plan), "execution_plan": plan, "executed_at": self.clock()},
+            changes={
+                "result": summarize_plan(plan),
+                "execution_plan": plan,
+                "executed_at": self.clock(),
+            },
         )
 
-    def _perform(self, request: BillingRequest, api: StripeApi, step: dict[str, Any]) -> dict[str, Any]:
+    def _perform(
+        self, request: BillingRequest, api: StripeApi, step: dict[str, Any]
+    ) -> dict[str, Any]:
         existing = self._lookup(api, step)
         if existing is not None:
             log.warning(
                 "billing request %d step %s already done in Stripe (%s); not sending it again",
-                request.id, step["name"], existing.get("id"),
+                request.id,
+                step["name"],
+                existing.get("id"),
             )
             return existing
         log.info(
             "billing request %d: %s %s (idempotency key %s)",
-            request.id, step["method"].upper(), step["path"], step["idempotency_key"],
+            request.id,
+            step["method"].upper(),
+            step["path"],
+            step["idempotency_key"],
         )
         response = api.request(
-            step["method"], step["path"], step["params"], idempotency_key=step["idempotency_key"]
+            step["method"],
+            step["path"],
+            step["params"],
+            idempotency_key=step["idempotency_key"],
         )
         if self.after_stripe_call is not None:
             self.after_stripe_call(request, step, response)
@@ -242,7 +281,11 @@ class Executor:
             return None
         if lookup["kind"] == "subscription_ended":
             subscription = api.get(lookup["path"])
-            return subscription if subscription.get("status") in ENDED_SUBSCRIPTION_STATUSES else None
+            return (
+                subscription
+                if subscription.get("status") in ENDED_SUBSCRIPTION_STATUSES
+                else None
+            )
         for page in api.list_pages(lookup["path"], lookup.get("params")):
             for obj in page:
                 metadata = obj.get("metadata") or {}
@@ -260,15 +303,22 @@ class Executor:
             (Jsonb(plan), request.id, EXECUTING),
         )
 
-    def _fail(self, request: BillingRequest, message: str, plan: dict[str, Any] | None) -> BillingRequest:
+    def _fail(
+        self, request: BillingRequest, message: str, plan: dict[str, Any] | None
+    ) -> BillingRequest:
         log.warning("billing request %d failed: %s", request.id, message)
         changes: dict[str, Any] = {"error": message}
         if plan is not None:
             changes["execution_plan"] = plan
             changes["result"] = summarize_plan(plan)
         return transition(
-            self.conn, request.id, to_status=FAILED, actor=self.actor, note=message,
-            from_statuses=(EXECUTING,), changes=changes,
+            self.conn,
+            request.id,
+            to_status=FAILED,
+            actor=self.actor,
+            note=message,
+            from_statuses=(EXECUTING,),
+            changes=changes,
         )
 
     def _build_plan(
@@ -294,7 +344,9 @@ class Executor:
             "steps": steps,
         }
 
-    def _plan_step(self, request: BillingRequest, api: StripeApi, name: str, now: int) -> dict[str, Any]:
+    def _plan_step(
+        self, request: BillingRequest, api: StripeApi, name: str, now: int
+    ) -> dict[str, Any]:
         if name == REFUND:
             return self._plan_refund(request, api)
         if name == "cancel_subscription":
@@ -307,8 +359,15 @@ class Executor:
             return self._plan_apply_credit(request, api)
         raise BillingError(f"no execution step named `{name}`")
 
-    def _step(self, request: BillingRequest, name: str, method: str, path: str, params: dict[str, Any],
-              lookup: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _step(
+        self,
+        request: BillingRequest,
+        name: str,
+        method: str,
+        path: str,
+        params: dict[str, Any],
+        lookup: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         return {
             "name": name,
             "method": method,
@@ -320,7 +379,9 @@ class Executor:
         }
 
     def _plan_refund(self, request: BillingRequest, api: StripeApi) -> dict[str, Any]:
-        assert request.charge_id and request.amount_minor and request.currency
+        assert request.charge_id
+        assert request.amount_minor
+        assert request.currency
         charge = api.get(f"/v1/charges/{request.charge_id}")
         check_refundable(charge, request.amount_minor, request.currency)
         params = {
@@ -336,7 +397,9 @@ class Executor:
         }
         return self._step(request, REFUND, "post", "/v1/refunds", params, lookup)
 
-    def _live_subscription(self, request: BillingRequest, api: StripeApi) -> dict[str, Any]:
+    def _live_subscription(
+        self, request: BillingRequest, api: StripeApi
+    ) -> dict[str, Any]:
         assert request.subscription_id
         subscription = api.get(f"/v1/subscriptions/{request.subscription_id}")
         if subscription.get("status") in ENDED_SUBSCRIPTION_STATUSES:
@@ -346,7 +409,9 @@ class Executor:
             )
         return subscription
 
-    def _plan_cancel_immediately(self, request: BillingRequest, api: StripeApi) -> dict[str, Any]:
+    def _plan_cancel_immediately(
+        self, request: BillingRequest, api: StripeApi
+    ) -> dict[str, Any]:
         self._live_subscription(request, api)
         if request.charge_id:
             assert request.amount_minor and request.currency
@@ -356,7 +421,9 @@ class Executor:
         lookup = {"kind": "subscription_ended", "path": path}
         return self._step(request, "cancel_subscription", "delete", path, {}, lookup)
 
-    def _plan_cancel_at_period_end(self, request: BillingRequest, api: StripeApi) -> dict[str, Any]:
+    def _plan_cancel_at_period_end(
+        self, request: BillingRequest, api: StripeApi
+    ) -> dict[str, Any]:
         subscription = self._live_subscription(request, api)
         if subscription.get("cancel_at_period_end"):
             raise PrecheckFailed(
@@ -364,32 +431,46 @@ class Executor:
                 "after the request was approved"
             )
         path = f"/v1/subscriptions/{request.subscription_id}"
-        params = {"cancel_at_period_end": True, "metadata": _metadata(request, CANCEL_AT_PERIOD_END)}
+        params = {
+            "cancel_at_period_end": True,
+            "metadata": _metadata(request, CANCEL_AT_PERIOD_END),
+        }
         return self._step(request, CANCEL_AT_PERIOD_END, "post", path, params)
 
-    def _plan_extend_trial(self, request: BillingRequest, api: StripeApi, now: int) -> dict[str, Any]:
+    def _plan_extend_trial(
+        self, request: BillingRequest, api: StripeApi, now: int
+    ) -> dict[str, Any]:
         assert request.days
         subscription = self._live_subscription(request, api)
-        trial_end = trial_end_after_extension(subscription.get("trial_end"), request.days, now)
-        params: dict[str, Any] = {"trial_end": trial_end, "metadata": _metadata(request, EXTEND_TRIAL)}
+        trial_end = trial_end_after_extension(
+            subscription.get("trial_end"), request.days, now
+        )
+        params: dict[str, Any] = {
+            "trial_end": trial_end,
+            "metadata": _metadata(request, EXTEND_TRIAL),
+        }
         if self._sends_proration_behavior(api):
             params["proration_behavior"] = "none"
         path = f"/v1/subscriptions/{request.subscription_id}"
         return self._step(request, EXTEND_TRIAL, "post", path, params)
 
     def _sends_proration_behavior(self, api: StripeApi) -> bool:
-        # NOTE: localstripe 1.15 answers 500 to `proration_behavior` on a
+        # NOTE: localstripe 1.15 returns a 500 for `proration_behavior` on a
         # subscription update and never prorates a `trial_end` change, so the
         # parameter goes only to api.stripe.com unless set explicitly.
         if self.send_proration_behavior is not None:
             return self.send_proration_behavior
         return api.api_base.rstrip("/") == DEFAULT_STRIPE_API_BASE
 
-    def _plan_apply_credit(self, request: BillingRequest, api: StripeApi) -> dict[str, Any]:
+    def _plan_apply_credit(
+        self, request: BillingRequest, api: StripeApi
+    ) -> dict[str, Any]:
         assert request.amount_minor and request.currency
         customer = api.get(f"/v1/customers/{request.customer_id}")
         if customer.get("deleted"):
-            raise PrecheckFailed(f"customer `{request.customer_id}` was deleted in Stripe")
+            raise PrecheckFailed(
+                f"customer `{request.customer_id}` was deleted in Stripe"
+            )
         customer_currency = (customer.get("currency") or "").lower()
         if customer_currency and customer_currency != request.currency:
             raise PrecheckFailed(
@@ -404,7 +485,12 @@ class Executor:
             "description": f"Credit approved in Halo (billing request {request.id})",
             "metadata": _metadata(request, APPLY_CREDIT),
         }
-        lookup = {"kind": "metadata", "path": path, "params": {}, "request_key": request.request_key}
+        lookup = {
+            "kind": "metadata",
+            "path": path,
+            "params": {},
+            "request_key": request.request_key,
+        }
         return self._step(request, APPLY_CREDIT, "post", path, params, lookup)
 
 
@@ -412,9 +498,13 @@ def check_refundable(charge: dict[str, Any], amount_minor: int, currency: str) -
     """Raise `PrecheckFailed` unless Stripe can still refund `amount_minor` of the charge."""
     charge_id = charge.get("id")
     if charge.get("status") != "succeeded":
-        raise PrecheckFailed(f"charge `{charge_id}` has status `{charge.get('status')}` in Stripe")
+        raise PrecheckFailed(
+            f"charge `{charge_id}` has status `{charge.get('status')}` in Stripe"
+        )
     if (charge.get("currency") or "").lower() != currency:
-        raise PrecheckFailed(f"charge `{charge_id}` is in {charge.get('currency')}, not {currency}")
+        raise PrecheckFailed(
+            f"charge `{charge_id}` is in {charge.get('currency')}, not {currency}"
+        )
     remaining = int(charge.get("amount") or 0) - int(charge.get("amount_refunded") or 0)
     if remaining < amount_minor:
         raise PrecheckFailed(
@@ -425,12 +515,20 @@ def check_refundable(charge: dict[str, Any], amount_minor: int, currency: str) -
 
 
 def summarize_response(name: str, response: dict[str, Any]) -> dict[str, Any]:
-    """Keep the fields of a Stripe response that say what the step changed."""
+    """Return the fields of a Stripe response that show what the step changed."""
     kind = response.get("object")
     if kind == "refund":
         fields = ("id", "amount", "currency", "status", "charge")
     elif kind == "subscription":
-        fields = ("id", "status", "cancel_at_period_end", "cancel_at", "canceled_at", "ended_at", "trial_end")
+        fields = (
+            "id",
+            "status",
+            "cancel_at_period_end",
+            "cancel_at",
+            "canceled_at",
+            "ended_at",
+            "trial_end",
+        )
     elif kind == "customer_balance_transaction":
         fields = ("id", "amount", "currency", "ending_balance", "customer", "type")
     else:

@@ -11,7 +11,13 @@ CANCEL_AT_PERIOD_END = "cancel_at_period_end"
 CANCEL_IMMEDIATELY = "cancel_immediately"
 APPLY_CREDIT = "apply_credit"
 EXTEND_TRIAL = "extend_trial"
-REQUEST_TYPES = (REFUND, CANCEL_AT_PERIOD_END, CANCEL_IMMEDIATELY, APPLY_CREDIT, EXTEND_TRIAL)
+REQUEST_TYPES = (
+    REFUND,
+    CANCEL_AT_PERIOD_END,
+    CANCEL_IMMEDIATELY,
+    APPLY_CREDIT,
+    EXTEND_TRIAL,
+)
 
 PENDING = "pending"
 APPROVED = "approved"
@@ -42,7 +48,7 @@ class BillingError(RuntimeError):
 
 
 class ValidationError(BillingError):
-    """A submitted request is invalid; the message says which field and why."""
+    """A submitted request is invalid. The message names the field and the reason."""
 
 
 class NotFoundError(BillingError):
@@ -55,7 +61,7 @@ class InvalidTransition(BillingError):
 
 @dataclass
 class Submission:
-    """What an agent asks for, before validation.
+    """A request as an agent submits it, before validation.
 
     `amount` is in major units (`"12.50"`) as a person types it; the Python
     API may pass `amount_minor` instead. `account_id` may be left out when the

@@ -1,8 +1,8 @@
 """Who may submit, who reviews, and what is approved without a person.
 
-Agents need `billing.agents.billing_enabled`; each account may name a default
-action agent and a default approver; thresholds per account and type say
-below which amount a request is approved at submission.
+Agents need `billing.agents.billing_enabled`. Each account may name a default
+action agent and a default approver. Thresholds per account and type set the
+amount below which a request is approved at submission.
 """
 
 from __future__ import annotations
@@ -20,7 +20,11 @@ from halo_stripe_pipeline.billing.models import (
     ValidationError,
 )
 from halo_stripe_pipeline.billing.validation import ValidRequest
-from halo_stripe_pipeline.money import InvalidAmount, normalize_currency, parse_major_amount
+from halo_stripe_pipeline.money import (
+    InvalidAmount,
+    normalize_currency,
+    parse_major_amount,
+)
 
 DAYS_UNIT = "days"
 # Types whose size is a money amount; extend_trial is sized in days.
@@ -58,7 +62,9 @@ def list_agents(conn: psycopg.Connection) -> list[Agent]:
     return [Agent(*row) for row in rows]
 
 
-def set_agent_enabled(conn: psycopg.Connection, agent_id: str, enabled: bool, *, changed_by: str) -> Agent:
+def set_agent_enabled(
+    conn: psycopg.Connection, agent_id: str, enabled: bool, *, changed_by: str
+) -> Agent:
     """Enable or disable billing requests for `agent_id`, adding the agent if new."""
     agent_id = agent_id.strip()
     if not agent_id:
@@ -102,8 +108,14 @@ def update_account_settings(
 ) -> AccountSettings:
     """Change the given settings of `account_id`; an empty string clears one."""
     current = get_account_settings(conn, account_id)
-    agent = current.default_action_agent if default_action_agent is _UNSET else default_action_agent
-    approver = current.default_approver if default_approver is _UNSET else default_approver
+    agent = (
+        current.default_action_agent
+        if default_action_agent is _UNSET
+        else default_action_agent
+    )
+    approver = (
+        current.default_approver if default_approver is _UNSET else default_approver
+    )
     conn.execute(
         """
         insert into billing.account_settings
@@ -119,22 +131,32 @@ def update_account_settings(
     return get_account_settings(conn, account_id)
 
 
-def parse_threshold(request_type: str, below: str, currency: str | None) -> tuple[str, int]:
+def parse_threshold(
+    request_type: str, below: str, currency: str | None
+) -> tuple[str, int]:
     """Return (unit, amount) of a threshold typed as `20.00` with a currency, or days."""
     if request_type not in REQUEST_TYPES:
-        raise ValidationError(f"invalid request type `{request_type}`: expected one of {', '.join(REQUEST_TYPES)}")
+        raise ValidationError(
+            f"invalid request type `{request_type}`: expected one of {', '.join(REQUEST_TYPES)}"
+        )
     if request_type == EXTEND_TRIAL:
         if currency:
-            raise ValidationError("an extend_trial threshold is in days; drop --currency")
+            raise ValidationError(
+                "an extend_trial threshold is in days; drop --currency"
+            )
         try:
             days = int(below)
         except ValueError:
-            raise ValidationError(f"invalid threshold `{below}`: expected a whole number of days") from None
+            raise ValidationError(
+                f"invalid threshold `{below}`: expected a whole number of days"
+            ) from None
         if days < 0:
             raise ValidationError(f"invalid threshold `{below}`: must not be negative")
         return DAYS_UNIT, days
     if request_type not in AMOUNT_TYPES:
-        raise ValidationError(f"{request_type} requests always need a person's approval")
+        raise ValidationError(
+            f"{request_type} requests always need a person's approval"
+        )
     if not currency:
         raise ValidationError(f"a {request_type} threshold needs --currency")
     try:
@@ -144,7 +166,13 @@ def parse_threshold(request_type: str, below: str, currency: str | None) -> tupl
         raise ValidationError(str(error)) from None
 
 
-def set_threshold(conn: psycopg.Connection, account_id: str, request_type: str, unit: str, below_amount: int) -> None:
+def set_threshold(
+    conn: psycopg.Connection,
+    account_id: str,
+    request_type: str,
+    unit: str,
+    below_amount: int,
+) -> None:
     conn.execute(
         """
         insert into billing.approval_thresholds (account_id, request_type, unit, below_amount, updated_at)
@@ -156,7 +184,9 @@ def set_threshold(conn: psycopg.Connection, account_id: str, request_type: str, 
     )
 
 
-def remove_threshold(conn: psycopg.Connection, account_id: str, request_type: str, unit: str) -> bool:
+def remove_threshold(
+    conn: psycopg.Connection, account_id: str, request_type: str, unit: str
+) -> bool:
     cursor = conn.execute(
         "delete from billing.approval_thresholds where account_id = %s and request_type = %s and unit = %s",
         (account_id, request_type, unit),
@@ -164,7 +194,9 @@ def remove_threshold(conn: psycopg.Connection, account_id: str, request_type: st
     return cursor.rowcount > 0
 
 
-def list_thresholds(conn: psycopg.Connection, account_id: str | None = None) -> list[Threshold]:
+def list_thresholds(
+    conn: psycopg.Connection, account_id: str | None = None
+) -> list[Threshold]:
     rows = conn.execute(
         """
         select account_id, request_type, unit, below_amount from billing.approval_thresholds
@@ -183,12 +215,18 @@ def size_of(request: ValidRequest) -> tuple[str, int] | None:
     """
     if request.request_type == EXTEND_TRIAL and request.days is not None:
         return DAYS_UNIT, request.days
-    if request.request_type in AMOUNT_TYPES and request.amount_minor is not None and request.currency:
+    if (
+        request.request_type in AMOUNT_TYPES
+        and request.amount_minor is not None
+        and request.currency
+    ):
         return request.currency, request.amount_minor
     return None
 
 
-def auto_approval_threshold(conn: psycopg.Connection, request: ValidRequest) -> Threshold | None:
+def auto_approval_threshold(
+    conn: psycopg.Connection, request: ValidRequest
+) -> Threshold | None:
     """Return the threshold that approves `request` automatically, if any."""
     size = size_of(request)
     if size is None:

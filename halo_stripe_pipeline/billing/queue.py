@@ -84,8 +84,12 @@ def submit(conn: psycopg.Connection, submission: Submission) -> BillingRequest:
     request = get_request(conn, request_id)
     log.info(
         "billing request %d submitted: type=%s account=%s customer=%s status=%s by=%s",
-        request.id, request.request_type, request.account_id, request.customer_id,
-        request.status, request.requested_by,
+        request.id,
+        request.request_type,
+        request.account_id,
+        request.customer_id,
+        request.status,
+        request.requested_by,
     )
     return request
 
@@ -104,9 +108,18 @@ def _insert(conn: psycopg.Connection, valid: ValidRequest) -> int:
                 returning id
                 """,
                 (
-                    valid.request_type, valid.account_id, valid.company_id, valid.customer_id,
-                    valid.charge_id, valid.subscription_id, valid.amount_minor, valid.currency,
-                    valid.days, valid.reason, valid.summary, valid.requested_by,
+                    valid.request_type,
+                    valid.account_id,
+                    valid.company_id,
+                    valid.customer_id,
+                    valid.charge_id,
+                    valid.subscription_id,
+                    valid.amount_minor,
+                    valid.currency,
+                    valid.days,
+                    valid.reason,
+                    valid.summary,
+                    valid.requested_by,
                     settings.default_approver,
                 ),
             ).fetchone()
@@ -119,8 +132,16 @@ def _insert(conn: psycopg.Connection, valid: ValidRequest) -> int:
     assert row is not None
     request_id = int(row[0])
     record_event(
-        conn, request_id, None, PENDING, valid.requested_by, valid.reason,
-        {"assigned_to": settings.default_approver, "default_action_agent": settings.default_action_agent},
+        conn,
+        request_id,
+        None,
+        PENDING,
+        valid.requested_by,
+        valid.reason,
+        {
+            "assigned_to": settings.default_approver,
+            "default_action_agent": settings.default_action_agent,
+        },
     )
     return request_id
 
@@ -133,7 +154,12 @@ def _open_request_for(conn: psycopg.Connection, valid: ValidRequest) -> int | No
           and coalesce(charge_id, subscription_id, customer_id) = %s
           and status = any(%s)
         """,
-        (valid.account_id, valid.request_type, valid.target_object, list(OPEN_STATUSES)),
+        (
+            valid.account_id,
+            valid.request_type,
+            valid.target_object,
+            list(OPEN_STATUSES),
+        ),
     ).fetchone()
     return int(row[0]) if row else None
 
@@ -161,32 +187,48 @@ def transition(
         status for status, targets in TRANSITIONS.items() if to_status in targets
     )
     assignments = ["status = %(to)s", "updated_at = now()"]
-    params: dict[str, Any] = {"to": to_status, "id": request_id, "from": list(allowed_from)}
+    params: dict[str, Any] = {
+        "to": to_status,
+        "id": request_id,
+        "from": list(allowed_from),
+    }
     if to_status in (APPROVED, REJECTED) and PENDING in allowed_from:
-        assignments += ["decided_by = %(actor)s", "decision_note = %(note)s", "decided_at = now()"]
+        assignments += [
+            "decided_by = %(actor)s",
+            "decision_note = %(note)s",
+            "decided_at = now()",
+        ]
         assignments.append("is_auto_approved = %(auto)s")
         params.update(actor=actor, note=note, auto=auto_approved)
     if bump_generation:
         assignments.append("execution_generation = r.execution_generation + 1")
     for index, (column, value) in enumerate((changes or {}).items()):
         assignments.append(f"{column} = %(change_{index})s")
-        params[f"change_{index}"] = Jsonb(value) if isinstance(value, (dict, list)) else value
+        params[f"change_{index}"] = (
+            Jsonb(value) if isinstance(value, (dict, list)) else value
+        )
     with conn.transaction():
         row = conn.execute(
             "with previous as ("
             " select id, status from billing.requests where id = %(id)s for update"
-            ") update billing.requests r set " + ", ".join(assignments)
+            ") update billing.requests r set "
+            + ", ".join(assignments)
             + " from previous where r.id = previous.id and previous.status = any(%(from)s)"
             " returning previous.status",
             params,
         ).fetchone()
         if row is None:
             current = conn.execute(
-                "select status, decided_by from billing.requests where id = %s", (request_id,)
+                "select status, decided_by from billing.requests where id = %s",
+                (request_id,),
             ).fetchone()
             if current is None:
                 raise NotFoundError(f"billing request {request_id} not found")
-            by = f" by {current[1]}" if current[1] and current[0] in (APPROVED, REJECTED) else ""
+            by = (
+                f" by {current[1]}"
+                if current[1] and current[0] in (APPROVED, REJECTED)
+                else ""
+            )
             raise InvalidTransition(
                 f"billing request {request_id} is {current[0]}{by}; "
                 f"it cannot become {to_status}"
@@ -195,23 +237,43 @@ def transition(
     return get_request(conn, request_id)
 
 
-def approve(conn: psycopg.Connection, request_id: int, *, by: str, note: str | None = None) -> BillingRequest:
+def approve(
+    conn: psycopg.Connection, request_id: int, *, by: str, note: str | None = None
+) -> BillingRequest:
     """Approve a pending request; raises `InvalidTransition` if it was decided already."""
     if not by.strip():
         raise ValidationError("--by is required: name who approves")
-    return transition(conn, request_id, to_status=APPROVED, actor=by.strip(), note=note, from_statuses=(PENDING,))
+    return transition(
+        conn,
+        request_id,
+        to_status=APPROVED,
+        actor=by.strip(),
+        note=note,
+        from_statuses=(PENDING,),
+    )
 
 
-def reject(conn: psycopg.Connection, request_id: int, *, by: str, note: str) -> BillingRequest:
+def reject(
+    conn: psycopg.Connection, request_id: int, *, by: str, note: str
+) -> BillingRequest:
     """Reject a pending request; a rejection needs a note saying why."""
     if not by.strip():
         raise ValidationError("--by is required: name who rejects")
     if not (note or "").strip():
         raise ValidationError("--note is required when rejecting: say why")
-    return transition(conn, request_id, to_status=REJECTED, actor=by.strip(), note=note.strip(), from_statuses=(PENDING,))
+    return transition(
+        conn,
+        request_id,
+        to_status=REJECTED,
+        actor=by.strip(),
+        note=note.strip(),
+        from_statuses=(PENDING,),
+    )
 
 
-def retry(conn: psycopg.Connection, request_id: int, *, by: str, note: str | None = None) -> BillingRequest:
+def retry(
+    conn: psycopg.Connection, request_id: int, *, by: str, note: str | None = None
+) -> BillingRequest:
     """Send a failed request back to `approved` under a new execution generation.
 
     The new generation gives its Stripe calls new idempotency keys, because
@@ -221,9 +283,15 @@ def retry(conn: psycopg.Connection, request_id: int, *, by: str, note: str | Non
         raise ValidationError("--by is required: name who retries the request")
     try:
         return transition(
-            conn, request_id, to_status=APPROVED, actor=by.strip(),
-            note=note or "retry after failure", from_statuses=(FAILED,),
-            changes={"error": None}, bump_generation=True, details={"retry": True},
+            conn,
+            request_id,
+            to_status=APPROVED,
+            actor=by.strip(),
+            note=note or "retry after failure",
+            from_statuses=(FAILED,),
+            changes={"error": None},
+            bump_generation=True,
+            details={"retry": True},
         )
     except errors.UniqueViolation:
         raise InvalidTransition(
@@ -232,10 +300,14 @@ def retry(conn: psycopg.Connection, request_id: int, *, by: str, note: str | Non
         ) from None
 
 
-def get_request(conn: psycopg.Connection, request_id: int, *, with_events: bool = False) -> BillingRequest:
-    row = _dict_cursor(conn).execute(
-        "select * from billing.requests where id = %s", (request_id,)
-    ).fetchone()
+def get_request(
+    conn: psycopg.Connection, request_id: int, *, with_events: bool = False
+) -> BillingRequest:
+    row = (
+        _dict_cursor(conn)
+        .execute("select * from billing.requests where id = %s", (request_id,))
+        .fetchone()
+    )
     if row is None:
         raise NotFoundError(f"billing request {request_id} not found")
     request = BillingRequest.from_row(row)
@@ -245,11 +317,15 @@ def get_request(conn: psycopg.Connection, request_id: int, *, with_events: bool 
 
 
 def list_events(conn: psycopg.Connection, request_id: int) -> list[dict[str, Any]]:
-    rows = _dict_cursor(conn).execute(
-        "select from_status, to_status, actor, note, details, created_at"
-        " from billing.request_events where request_id = %s order by id",
-        (request_id,),
-    ).fetchall()
+    rows = (
+        _dict_cursor(conn)
+        .execute(
+            "select from_status, to_status, actor, note, details, created_at"
+            " from billing.request_events where request_id = %s order by id",
+            (request_id,),
+        )
+        .fetchall()
+    )
     return list(rows)
 
 
@@ -263,9 +339,13 @@ def list_requests(
 ) -> list[BillingRequest]:
     """Return requests, newest first, filtered by status, account and submitter."""
     if status is not None and status not in STATUSES:
-        raise ValidationError(f"invalid status `{status}`: expected one of {', '.join(STATUSES)}")
-    rows = _dict_cursor(conn).execute(
-        """
+        raise ValidationError(
+            f"invalid status `{status}`: expected one of {', '.join(STATUSES)}"
+        )
+    rows = (
+        _dict_cursor(conn)
+        .execute(
+            """
         select * from billing.requests
         where (%(status)s::text is null or status = %(status)s)
           and (%(account)s::text is null or account_id = %(account)s)
@@ -273,6 +353,13 @@ def list_requests(
         order by id desc
         limit %(limit)s
         """,
-        {"status": status, "account": account_id, "by": requested_by, "limit": limit},
-    ).fetchall()
+            {
+                "status": status,
+                "account": account_id,
+                "by": requested_by,
+                "limit": limit,
+            },
+        )
+        .fetchall()
+    )
     return [BillingRequest.from_row(row) for row in rows]

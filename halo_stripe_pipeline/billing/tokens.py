@@ -19,7 +19,7 @@ TOKEN_PREFIX = "hsb_"
 
 @dataclass(frozen=True)
 class TokenOwner:
-    """Who a token authenticates: an agent, or the approver of one account."""
+    """The identity behind a token: an agent, or the approver of one account."""
 
     name: str
     role: str
@@ -41,7 +41,9 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(conn: psycopg.Connection, *, name: str, role: str, account_id: str | None) -> str:
+def create_token(
+    conn: psycopg.Connection, *, name: str, role: str, account_id: str | None
+) -> str:
     """Store a new token and return it; only its hash is kept."""
     name = name.strip()
     if not name:
@@ -49,7 +51,9 @@ def create_token(conn: psycopg.Connection, *, name: str, role: str, account_id: 
     if role not in ROLES:
         raise ValidationError(f"invalid role `{role}`: expected agent or approver")
     if role == APPROVER and not account_id:
-        raise ValidationError("an approver token needs --account: approvers act on one account")
+        raise ValidationError(
+            "an approver token needs --account: approvers act on one account"
+        )
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     conn.execute(
         "insert into billing.api_tokens (token_sha256, name, role, account_id) values (%s, %s, %s, %s)",

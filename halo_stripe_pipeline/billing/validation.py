@@ -24,21 +24,44 @@ from halo_stripe_pipeline.billing.models import (
     Submission,
     ValidationError,
 )
-from halo_stripe_pipeline.money import InvalidAmount, format_minor, normalize_currency, parse_major_amount
+from halo_stripe_pipeline.money import (
+    InvalidAmount,
+    format_minor,
+    normalize_currency,
+    parse_major_amount,
+)
 
 # Subscription states Stripe cannot update any more.
 ENDED_SUBSCRIPTION_STATUSES = ("canceled", "incomplete_expired")
 
-# Which optional fields each type needs (`required`) or may carry (`allowed`).
+# The optional fields each type needs (`required`) or may carry (`allowed`).
 FIELD_RULES: dict[str, dict[str, tuple[str, ...]]] = {
-    REFUND: {"required": ("charge_id",), "allowed": ("charge_id", "amount", "currency")},
-    CANCEL_AT_PERIOD_END: {"required": ("subscription_id",), "allowed": ("subscription_id",)},
+    REFUND: {
+        "required": ("charge_id",),
+        "allowed": ("charge_id", "amount", "currency"),
+    },
+    CANCEL_AT_PERIOD_END: {
+        "required": ("subscription_id",),
+        "allowed": ("subscription_id",),
+    },
     CANCEL_IMMEDIATELY: {
         "required": ("subscription_id",),
-        "allowed": ("subscription_id", "charge_id", "amount", "currency", "refund_latest_payment"),
+        "allowed": (
+            "subscription_id",
+            "charge_id",
+            "amount",
+            "currency",
+            "refund_latest_payment",
+        ),
     },
-    APPLY_CREDIT: {"required": ("amount", "currency"), "allowed": ("amount", "currency")},
-    EXTEND_TRIAL: {"required": ("subscription_id", "days"), "allowed": ("subscription_id", "days")},
+    APPLY_CREDIT: {
+        "required": ("amount", "currency"),
+        "allowed": ("amount", "currency"),
+    },
+    EXTEND_TRIAL: {
+        "required": ("subscription_id", "days"),
+        "allowed": ("subscription_id", "days"),
+    },
 }
 
 OPTION_NAMES = {
@@ -124,15 +147,21 @@ def check_fields(submission: Submission) -> None:
     rules = FIELD_RULES[submission.request_type]
     for name in rules["required"]:
         if not _field_is_set(submission, name):
-            raise ValidationError(f"{OPTION_NAMES[name]} is required for {submission.request_type}")
+            raise ValidationError(
+                f"{OPTION_NAMES[name]} is required for {submission.request_type}"
+            )
     for name in OPTION_NAMES:
         if _field_is_set(submission, name) and name not in rules["allowed"]:
             raise ValidationError(
                 f"{OPTION_NAMES[name]} does not apply to {submission.request_type}"
             )
     if submission.charge_id and submission.refund_latest_payment:
-        raise ValidationError("pass either --charge or --refund-latest-payment, not both")
-    if submission.request_type == CANCEL_IMMEDIATELY and _field_is_set(submission, "amount"):
+        raise ValidationError(
+            "pass either --charge or --refund-latest-payment, not both"
+        )
+    if submission.request_type == CANCEL_IMMEDIATELY and _field_is_set(
+        submission, "amount"
+    ):
         if not (submission.charge_id or submission.refund_latest_payment):
             raise ValidationError(
                 "--amount for cancel_immediately needs --charge or --refund-latest-payment"
@@ -149,10 +178,16 @@ def check_fields(submission: Submission) -> None:
 def parse_amount(submission: Submission, currency: str) -> int | None:
     """Return the submitted amount in minor units of `currency`, or None."""
     if submission.amount_minor is not None:
-        if isinstance(submission.amount_minor, bool) or not isinstance(submission.amount_minor, int):
-            raise ValidationError(f"invalid amount_minor `{submission.amount_minor}`: expected an integer")
+        if isinstance(submission.amount_minor, bool) or not isinstance(
+            submission.amount_minor, int
+        ):
+            raise ValidationError(
+                f"invalid amount_minor `{submission.amount_minor}`: expected an integer"
+            )
         if submission.amount_minor <= 0:
-            raise ValidationError(f"invalid amount_minor {submission.amount_minor}: the amount must be positive")
+            raise ValidationError(
+                f"invalid amount_minor {submission.amount_minor}: the amount must be positive"
+            )
         return submission.amount_minor
     if submission.amount is None:
         return None
@@ -162,7 +197,9 @@ def parse_amount(submission: Submission, currency: str) -> int | None:
         raise ValidationError(str(error)) from None
 
 
-def _fetch_object(conn: psycopg.Connection, table: str, account_id: str, object_id: str) -> dict[str, Any] | None:
+def _fetch_object(
+    conn: psycopg.Connection, table: str, account_id: str, object_id: str
+) -> dict[str, Any] | None:
     row = conn.execute(
         f"select data, is_deleted from stripe_raw.{table} where account_id = %s and id = %s",
         (account_id, object_id),
@@ -199,7 +236,9 @@ def resolve_account(conn: psycopg.Connection, submission: Submission) -> str:
     return accounts[0]
 
 
-def resolve_company(conn: psycopg.Connection, account_id: str, submission: Submission) -> str | None:
+def resolve_company(
+    conn: psycopg.Connection, account_id: str, submission: Submission
+) -> str | None:
     """Return the Halo company of the customer, checking a given `company_id`.
 
     A company matches when its `stripe_customer_id` is the customer, or when
@@ -237,7 +276,9 @@ def resolve_company(conn: psycopg.Connection, account_id: str, submission: Submi
     return companies[0] if len(companies) == 1 else None
 
 
-def refundable_minor(conn: psycopg.Connection, account_id: str, charge: dict[str, Any]) -> int:
+def refundable_minor(
+    conn: psycopg.Connection, account_id: str, charge: dict[str, Any]
+) -> int:
     """Return what remains refundable on a charge according to the warehouse.
 
     Takes the larger of the charge's `amount_refunded` and the sum of its
@@ -258,14 +299,22 @@ def refundable_minor(conn: psycopg.Connection, account_id: str, charge: dict[str
 
 
 def check_refund(
-    conn: psycopg.Connection, account_id: str, customer_id: str, charge_id: str, submission: Submission
+    conn: psycopg.Connection,
+    account_id: str,
+    customer_id: str,
+    charge_id: str,
+    submission: Submission,
 ) -> tuple[int, str]:
     """Validate a refund of `charge_id`; return (amount in minor units, currency)."""
     charge = _fetch_object(conn, "charges", account_id, charge_id)
     if charge is None:
-        raise ValidationError(f"charge `{charge_id}` not found in account `{account_id}`")
+        raise ValidationError(
+            f"charge `{charge_id}` not found in account `{account_id}`"
+        )
     if charge.get("customer") != customer_id:
-        raise ValidationError(f"charge `{charge_id}` does not belong to customer `{customer_id}`")
+        raise ValidationError(
+            f"charge `{charge_id}` does not belong to customer `{customer_id}`"
+        )
     if charge.get("status") != "succeeded" or charge.get("paid") is False:
         raise ValidationError(
             f"charge `{charge_id}` has status `{charge.get('status')}`; only a succeeded charge can be refunded"
@@ -290,26 +339,38 @@ def check_refund(
 
 
 def check_subscription(
-    conn: psycopg.Connection, account_id: str, customer_id: str, subscription_id: str, request_type: str
+    conn: psycopg.Connection,
+    account_id: str,
+    customer_id: str,
+    subscription_id: str,
+    request_type: str,
 ) -> dict[str, Any]:
     """Validate the subscription a request acts on and return it."""
     subscription = _fetch_object(conn, "subscriptions", account_id, subscription_id)
     if subscription is None:
-        raise ValidationError(f"subscription `{subscription_id}` not found in account `{account_id}`")
+        raise ValidationError(
+            f"subscription `{subscription_id}` not found in account `{account_id}`"
+        )
     if subscription.get("customer") != customer_id:
         raise ValidationError(
             f"subscription `{subscription_id}` does not belong to customer `{customer_id}`"
         )
     status = subscription.get("status")
     if status in ENDED_SUBSCRIPTION_STATUSES:
-        raise ValidationError(f"subscription `{subscription_id}` is already canceled (status `{status}`)")
+        raise ValidationError(
+            f"subscription `{subscription_id}` is already canceled (status `{status}`)"
+        )
     if request_type in (CANCEL_AT_PERIOD_END, CANCEL_IMMEDIATELY):
         if subscription.get("cancel_at_period_end") or subscription.get("cancel_at"):
-            raise ValidationError(f"subscription `{subscription_id}` is already set to cancel")
+            raise ValidationError(
+                f"subscription `{subscription_id}` is already set to cancel"
+            )
     return subscription
 
 
-def latest_payment_of(conn: psycopg.Connection, account_id: str, subscription_id: str) -> str | None:
+def latest_payment_of(
+    conn: psycopg.Connection, account_id: str, subscription_id: str
+) -> str | None:
     """Return the newest succeeded charge paying an invoice of the subscription."""
     row = conn.execute(
         """
@@ -372,7 +433,9 @@ def validate(conn: psycopg.Connection, submission: Submission) -> ValidRequest:
 
     if kind in (CANCEL_AT_PERIOD_END, CANCEL_IMMEDIATELY, EXTEND_TRIAL):
         assert submission.subscription_id is not None
-        check_subscription(conn, account_id, customer_id, submission.subscription_id, kind)
+        check_subscription(
+            conn, account_id, customer_id, submission.subscription_id, kind
+        )
     if kind == CANCEL_IMMEDIATELY and submission.refund_latest_payment:
         assert submission.subscription_id is not None
         charge_id = latest_payment_of(conn, account_id, submission.subscription_id)
@@ -382,7 +445,9 @@ def validate(conn: psycopg.Connection, submission: Submission) -> ValidRequest:
             )
     if kind == REFUND or (kind == CANCEL_IMMEDIATELY and charge_id):
         assert charge_id is not None
-        amount, currency = check_refund(conn, account_id, customer_id, charge_id, submission)
+        amount, currency = check_refund(
+            conn, account_id, customer_id, charge_id, submission
+        )
     if kind == APPLY_CREDIT:
         amount, currency = check_credit(conn, account_id, customer_id, submission)
 

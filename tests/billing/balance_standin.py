@@ -19,20 +19,29 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 CUSTOMER_PATH = re.compile(r"^/v1/customers/(?P<customer>[^/]+)$")
-TRANSACTIONS_PATH = re.compile(r"^/v1/customers/(?P<customer>[^/]+)/balance_transactions$")
+TRANSACTIONS_PATH = re.compile(
+    r"^/v1/customers/(?P<customer>[^/]+)/balance_transactions$"
+)
 
 
 @dataclass
 class StandInState:
     customers: dict[str, dict[str, Any]] = field(default_factory=dict)
     transactions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    idempotent_responses: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
+    idempotent_responses: dict[str, tuple[int, dict[str, Any]]] = field(
+        default_factory=dict
+    )
     posts: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add_customer(self, customer_id: str, currency: str | None, balance: int = 0) -> None:
+    def add_customer(
+        self, customer_id: str, currency: str | None, balance: int = 0
+    ) -> None:
         self.customers[customer_id] = {
-            "id": customer_id, "object": "customer", "currency": currency, "balance": balance,
+            "id": customer_id,
+            "object": "customer",
+            "currency": currency,
+            "balance": balance,
         }
         self.transactions[customer_id] = []
 
@@ -64,10 +73,14 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _error(self, status: int, message: str) -> None:
-        self._send(status, {"error": {"type": "invalid_request_error", "message": message}})
+        self._send(
+            status, {"error": {"type": "invalid_request_error", "message": message}}
+        )
 
     def _authorized(self) -> bool:
-        if not self.headers.get("Authorization", "").startswith(("Bearer sk_test_", "Basic ")):
+        if not self.headers.get("Authorization", "").startswith(
+            ("Bearer sk_test_", "Basic ")
+        ):
             self._error(401, "Invalid API Key provided")
             return False
         return True
@@ -83,7 +96,9 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(200, customer)
         if match := TRANSACTIONS_PATH.match(path):
             data = list(reversed(self.state.transactions.get(match["customer"], [])))
-            return self._send(200, {"object": "list", "data": data, "has_more": False, "url": path})
+            return self._send(
+                200, {"object": "list", "data": data, "has_more": False, "url": path}
+            )
         self._error(404, f"Unrecognized request URL (GET: {path})")
 
     def do_POST(self) -> None:
@@ -93,7 +108,9 @@ class Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
         key = self.headers.get("Idempotency-Key")
         with self.state.lock:
-            self.state.posts.append({"path": path, "idempotency_key": key, "body": body})
+            self.state.posts.append(
+                {"path": path, "idempotency_key": key, "body": body}
+            )
             if key and key in self.state.idempotent_responses:
                 status, stored = self.state.idempotent_responses[key]
                 return self._send(status, stored)
@@ -105,13 +122,19 @@ class Handler(BaseHTTPRequestHandler):
     def _create(self, path: str, fields: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         match = TRANSACTIONS_PATH.match(path)
         if not match:
-            return 404, {"error": {"message": f"Unrecognized request URL (POST: {path})"}}
+            return 404, {
+                "error": {"message": f"Unrecognized request URL (POST: {path})"}
+            }
         customer = self.state.customers.get(match["customer"])
         if customer is None:
-            return 404, {"error": {"message": f"No such customer: '{match['customer']}'"}}
+            return 404, {
+                "error": {"message": f"No such customer: '{match['customer']}'"}
+            }
         currency = fields.get("currency", "").lower()
         if customer["currency"] and currency != customer["currency"]:
-            return 400, {"error": {"message": f"currency must be {customer['currency']}"}}
+            return 400, {
+                "error": {"message": f"currency must be {customer['currency']}"}
+            }
         amount = int(fields["amount"])
         customer["currency"] = currency
         customer["balance"] += amount

@@ -43,7 +43,13 @@ def billing_emulator() -> Iterator[EmulatorProcess]:
     product = api.post("/v1/products", {"name": "Halo Pro", "type": "service"})
     api.post(
         "/v1/plans",
-        {"id": PLAN_ID, "product": product["id"], "amount": PLAN_AMOUNT, "currency": "usd", "interval": "month"},
+        {
+            "id": PLAN_ID,
+            "product": product["id"],
+            "amount": PLAN_AMOUNT,
+            "currency": "usd",
+            "interval": "month",
+        },
     )
     yield process
     process.stop()
@@ -81,7 +87,9 @@ class Customer:
 class StripeWorld:
     """Creates objects in localstripe and loads them into `stripe_raw`."""
 
-    def __init__(self, api: StripeApi, conn: psycopg.Connection, account_id: str) -> None:
+    def __init__(
+        self, api: StripeApi, conn: psycopg.Connection, account_id: str
+    ) -> None:
         self.api = api
         self.conn = conn
         self.account_id = account_id
@@ -96,16 +104,22 @@ class StripeWorld:
             },
         )
         subscription = self.api.post(
-            "/v1/subscriptions", {"customer": customer["id"], "items": [{"plan": PLAN_ID}]}
+            "/v1/subscriptions",
+            {"customer": customer["id"], "items": [{"plan": PLAN_ID}]},
         )
         charges = self.api.get("/v1/charges", {"customer": customer["id"]})["data"]
         charge = self.api.post(
-            "/v1/charges", {"customer": customer["id"], "amount": charge_amount, "currency": "usd"}
+            "/v1/charges",
+            {"customer": customer["id"], "amount": charge_amount, "currency": "usd"},
         )
         trial_end = int(time.time()) + 14 * 86_400
         trial = self.api.post(
             "/v1/subscriptions",
-            {"customer": customer["id"], "items": [{"plan": PLAN_ID}], "trial_end": trial_end},
+            {
+                "customer": customer["id"],
+                "items": [{"plan": PLAN_ID}],
+                "trial_end": trial_end,
+            },
         )
         self.load_customer(customer["id"])
         return Customer(
@@ -120,7 +134,9 @@ class StripeWorld:
     def load_customer(self, customer_id: str) -> None:
         """Copy the customer and its objects from localstripe into the warehouse."""
         customer = self.api.get(f"/v1/customers/{customer_id}")
-        subscriptions = self.api.get("/v1/subscriptions", {"customer": customer_id, "status": "all"})["data"]
+        subscriptions = self.api.get(
+            "/v1/subscriptions", {"customer": customer_id, "status": "all"}
+        )["data"]
         charges = self.api.get("/v1/charges", {"customer": customer_id})["data"]
         invoices = self.api.get("/v1/invoices", {"customer": customer_id})["data"]
         self.upsert("customers", [customer])
@@ -130,12 +146,18 @@ class StripeWorld:
 
     def upsert(self, table: str, objects: list[dict[str, Any]]) -> None:
         bulk.upsert_objects(
-            self.conn, table, self.account_id, objects, observed_at=datetime.now(timezone.utc)
+            self.conn,
+            table,
+            self.account_id,
+            objects,
+            observed_at=datetime.now(timezone.utc),
         )
 
 
 @pytest.fixture
-def world(stripe_api: StripeApi, db: psycopg.Connection, account_id: str) -> StripeWorld:
+def world(
+    stripe_api: StripeApi, db: psycopg.Connection, account_id: str
+) -> StripeWorld:
     return StripeWorld(stripe_api, db, account_id)
 
 
@@ -152,7 +174,11 @@ class ServedApp:
 
         self.port = free_port()
         config = uvicorn.Config(
-            create_app(db_url), host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
+            create_app(db_url),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="on",
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

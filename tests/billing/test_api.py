@@ -22,22 +22,31 @@ def agent_token(db, enabled_agent) -> str:
 
 @pytest.fixture
 def approver_token(db, account_id) -> str:
-    return tokens.create_token(db, name="ana@halo.test", role="approver", account_id=account_id)
+    return tokens.create_token(
+        db, name="ana@halo.test", role="approver", account_id=account_id
+    )
 
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def submit_refund(receiver_url: str, token: str, warehouse: Warehouse, amount: str = "12.50") -> httpx.Response:
+def submit_refund(
+    receiver_url: str, token: str, warehouse: Warehouse, amount: str = "12.50"
+) -> httpx.Response:
     customer = warehouse.customer()
     charge = warehouse.charge(customer, amount=5000)
     return httpx.post(
         f"{receiver_url}/api/billing/requests",
         headers=bearer(token),
         json={
-            "type": "refund", "customer": customer, "charge": charge, "amount": amount,
-            "currency": "usd", "reason": "double charged", "summary": "chat about the invoice",
+            "type": "refund",
+            "customer": customer,
+            "charge": charge,
+            "amount": amount,
+            "currency": "usd",
+            "reason": "double charged",
+            "summary": "chat about the invoice",
         },
     )
 
@@ -50,7 +59,10 @@ def test_agent_submits_and_reads_status(receiver_url, warehouse, agent_token):
     assert created["status"] == "pending"
     assert created["amount_minor"] == 1250
     assert created["requested_by"] == "support-bot"
-    status = httpx.get(f"{receiver_url}/api/billing/requests/{created['id']}", headers=bearer(agent_token))
+    status = httpx.get(
+        f"{receiver_url}/api/billing/requests/{created['id']}",
+        headers=bearer(agent_token),
+    )
     assert status.status_code == 200
     assert status.json()["status"] == "pending"
     assert status.json()["events"][0]["to_status"] == "pending"
@@ -79,7 +91,9 @@ def test_validation_error_is_422(receiver_url, warehouse, agent_token):
 
 def test_unknown_field_is_422(receiver_url, agent_token):
     response = httpx.post(
-        f"{receiver_url}/api/billing/requests", headers=bearer(agent_token), json={"type": "refund", "amout": "1"}
+        f"{receiver_url}/api/billing/requests",
+        headers=bearer(agent_token),
+        json={"type": "refund", "amout": "1"},
     )
     assert response.status_code == 422
     assert "unknown field(s) amout" in response.json()["error"]
@@ -87,7 +101,9 @@ def test_unknown_field_is_422(receiver_url, agent_token):
 
 def test_missing_and_invalid_token(receiver_url):
     missing = httpx.get(f"{receiver_url}/api/billing/requests")
-    invalid = httpx.get(f"{receiver_url}/api/billing/requests", headers=bearer("hsb_not_a_token"))
+    invalid = httpx.get(
+        f"{receiver_url}/api/billing/requests", headers=bearer("hsb_not_a_token")
+    )
     assert missing.status_code == 401
     assert "missing bearer token" in missing.json()["error"]
     assert invalid.status_code == 401
@@ -106,12 +122,16 @@ def test_agent_cannot_approve(receiver_url, warehouse, agent_token):
     request_id = submit_refund(receiver_url, agent_token, warehouse).json()["id"]
 
     response = httpx.post(
-        f"{receiver_url}/api/billing/requests/{request_id}/approve", headers=bearer(agent_token), json={}
+        f"{receiver_url}/api/billing/requests/{request_id}/approve",
+        headers=bearer(agent_token),
+        json={},
     )
 
     assert response.status_code == 403
     assert "agent token cannot decide" in response.json()["error"]
-    status = httpx.get(f"{receiver_url}/api/billing/requests/{request_id}", headers=bearer(agent_token))
+    status = httpx.get(
+        f"{receiver_url}/api/billing/requests/{request_id}", headers=bearer(agent_token)
+    )
     assert status.json()["status"] == "pending"
 
 
@@ -122,32 +142,49 @@ def test_approver_cannot_submit(receiver_url, warehouse, approver_token):
 
 def test_approver_of_another_account_gets_404(db, receiver_url, warehouse, agent_token):
     request_id = submit_refund(receiver_url, agent_token, warehouse).json()["id"]
-    other = tokens.create_token(db, name="eve@halo.test", role="approver", account_id="acct_someone_else")
+    other = tokens.create_token(
+        db, name="eve@halo.test", role="approver", account_id="acct_someone_else"
+    )
 
     approve = httpx.post(
-        f"{receiver_url}/api/billing/requests/{request_id}/approve", headers=bearer(other), json={"note": "ok"}
+        f"{receiver_url}/api/billing/requests/{request_id}/approve",
+        headers=bearer(other),
+        json={"note": "ok"},
     )
-    show = httpx.get(f"{receiver_url}/api/billing/requests/{request_id}", headers=bearer(other))
-    listing = httpx.get(f"{receiver_url}/api/billing/requests?status=pending", headers=bearer(other))
+    show = httpx.get(
+        f"{receiver_url}/api/billing/requests/{request_id}", headers=bearer(other)
+    )
+    listing = httpx.get(
+        f"{receiver_url}/api/billing/requests?status=pending", headers=bearer(other)
+    )
 
     assert approve.status_code == 404
     assert show.status_code == 404
     assert request_id not in [item["id"] for item in listing.json()["requests"]]
-    status = httpx.get(f"{receiver_url}/api/billing/requests/{request_id}", headers=bearer(agent_token))
+    status = httpx.get(
+        f"{receiver_url}/api/billing/requests/{request_id}", headers=bearer(agent_token)
+    )
     assert status.json()["status"] == "pending"
 
 
-def test_approver_lists_approves_and_conflicts(receiver_url, warehouse, agent_token, approver_token):
+def test_approver_lists_approves_and_conflicts(
+    receiver_url, warehouse, agent_token, approver_token
+):
     request_id = submit_refund(receiver_url, agent_token, warehouse).json()["id"]
 
-    listing = httpx.get(f"{receiver_url}/api/billing/requests?status=pending", headers=bearer(approver_token))
+    listing = httpx.get(
+        f"{receiver_url}/api/billing/requests?status=pending",
+        headers=bearer(approver_token),
+    )
     approve = httpx.post(
         f"{receiver_url}/api/billing/requests/{request_id}/approve",
-        headers=bearer(approver_token), json={"note": "customer was double charged"},
+        headers=bearer(approver_token),
+        json={"note": "customer was double charged"},
     )
     again = httpx.post(
         f"{receiver_url}/api/billing/requests/{request_id}/reject",
-        headers=bearer(approver_token), json={"note": "changed my mind"},
+        headers=bearer(approver_token),
+        json={"note": "changed my mind"},
     )
 
     assert [item["id"] for item in listing.json()["requests"]] == [request_id]
@@ -159,10 +196,14 @@ def test_approver_lists_approves_and_conflicts(receiver_url, warehouse, agent_to
     assert "is approved by ana@halo.test" in again.json()["error"]
 
 
-def test_reject_without_note_is_422(receiver_url, warehouse, agent_token, approver_token):
+def test_reject_without_note_is_422(
+    receiver_url, warehouse, agent_token, approver_token
+):
     request_id = submit_refund(receiver_url, agent_token, warehouse).json()["id"]
     response = httpx.post(
-        f"{receiver_url}/api/billing/requests/{request_id}/reject", headers=bearer(approver_token), json={}
+        f"{receiver_url}/api/billing/requests/{request_id}/reject",
+        headers=bearer(approver_token),
+        json={},
     )
     assert response.status_code == 422
     assert "--note is required" in response.json()["error"]
@@ -170,22 +211,35 @@ def test_reject_without_note_is_422(receiver_url, warehouse, agent_token, approv
 
 def test_agent_sees_only_its_own_requests(db, receiver_url, warehouse, agent_token):
     request_id = submit_refund(receiver_url, agent_token, warehouse).json()["id"]
-    db.execute("insert into billing.agents (agent_id, billing_enabled) values ('other-bot', true) on conflict do nothing")
+    db.execute(
+        "insert into billing.agents (agent_id, billing_enabled) values ('other-bot', true) on conflict do nothing"
+    )
     other = tokens.create_token(db, name="other-bot", role="agent", account_id=None)
 
-    response = httpx.get(f"{receiver_url}/api/billing/requests/{request_id}", headers=bearer(other))
+    response = httpx.get(
+        f"{receiver_url}/api/billing/requests/{request_id}", headers=bearer(other)
+    )
 
     assert response.status_code == 404
 
 
 def test_agent_token_scoped_to_account(db, receiver_url, warehouse, enabled_agent):
-    scoped = tokens.create_token(db, name=enabled_agent, role="agent", account_id="acct_other")
+    scoped = tokens.create_token(
+        db, name=enabled_agent, role="agent", account_id="acct_other"
+    )
     response = submit_refund(receiver_url, scoped, warehouse)
     assert response.status_code == 422
     assert "not found in account `acct_other`" in response.json()["error"]
     explicit = httpx.post(
-        f"{receiver_url}/api/billing/requests", headers=bearer(scoped),
-        json={"type": "refund", "customer": "cus_x", "account": warehouse.account_id, "charge": "ch_x",
-              "reason": "r", "summary": "s"},
+        f"{receiver_url}/api/billing/requests",
+        headers=bearer(scoped),
+        json={
+            "type": "refund",
+            "customer": "cus_x",
+            "account": warehouse.account_id,
+            "charge": "ch_x",
+            "reason": "r",
+            "summary": "s",
+        },
     )
     assert explicit.status_code == 403

@@ -24,19 +24,35 @@ def standin() -> Iterator[BalanceStandIn]:
     server.stop()
 
 
-def credit_request(db, account_id: str, standin: BalanceStandIn, amount: str = "12.50",
-                   currency: str = "usd", customer_currency: str | None = "usd") -> int:
+def credit_request(
+    db,
+    account_id: str,
+    standin: BalanceStandIn,
+    amount: str = "12.50",
+    currency: str = "usd",
+    customer_currency: str | None = "usd",
+) -> int:
     customer_id = f"cus_{uuid.uuid4().hex[:12]}"
     standin.state.add_customer(customer_id, customer_currency)
     bulk.upsert_objects(
-        db, "customers", account_id,
+        db,
+        "customers",
+        account_id,
         [{"id": customer_id, "object": "customer", "currency": customer_currency}],
         observed_at=datetime.now(timezone.utc),
     )
-    request = queue.submit(db, Submission(
-        request_type="apply_credit", customer_id=customer_id, amount=amount, currency=currency,
-        reason="service outage", summary="Customer lost two days of service.", requested_by=AGENT,
-    ))
+    request = queue.submit(
+        db,
+        Submission(
+            request_type="apply_credit",
+            customer_id=customer_id,
+            amount=amount,
+            currency=currency,
+            reason="service outage",
+            summary="Customer lost two days of service.",
+            requested_by=AGENT,
+        ),
+    )
     queue.approve(db, request.id, by="ana@halo.test")
     return request.id
 
@@ -65,13 +81,17 @@ def test_apply_credit(db, account_id, standin, enabled_agent):
 
 
 def test_credit_for_customer_without_currency(db, account_id, standin, enabled_agent):
-    request_id = credit_request(db, account_id, standin, amount="500", currency="jpy", customer_currency=None)
+    request_id = credit_request(
+        db, account_id, standin, amount="500", currency="jpy", customer_currency=None
+    )
     [done] = executor(db, standin).run([request_id])
     assert done.status == "succeeded"
     assert standin.state.customers[done.customer_id]["balance"] == -500
 
 
-def test_crash_after_credit_call_does_not_credit_twice(db, account_id, standin, enabled_agent):
+def test_crash_after_credit_call_does_not_credit_twice(
+    db, account_id, standin, enabled_agent
+):
     request_id = credit_request(db, account_id, standin, amount="7.00")
     crashes = []
 
@@ -111,12 +131,17 @@ def test_idempotency_key_replays_without_lookup(db, account_id, standin, enabled
 
     assert done.status == "succeeded"
     assert len(standin.state.posts) == 2
-    assert standin.state.posts[0]["idempotency_key"] == standin.state.posts[1]["idempotency_key"]
+    assert (
+        standin.state.posts[0]["idempotency_key"]
+        == standin.state.posts[1]["idempotency_key"]
+    )
     assert len(standin.state.transactions[done.customer_id]) == 1
     assert done.result["apply_credit"]["id"] == crashes[0]
 
 
-def test_credit_currency_changed_in_stripe_fails(db, account_id, standin, enabled_agent):
+def test_credit_currency_changed_in_stripe_fails(
+    db, account_id, standin, enabled_agent
+):
     request_id = credit_request(db, account_id, standin, customer_currency=None)
     customer_id = queue.get_request(db, request_id).customer_id
     standin.state.customers[customer_id]["currency"] = "eur"

@@ -29,19 +29,35 @@ def test_code_location_has_billing_job_and_sensor():
 
     definitions = build_definitions()
     assert definitions.get_job_def(EXECUTE_JOB).name == EXECUTE_JOB
-    assert definitions.get_sensor_def("billing_approved_requests_sensor").job_name == EXECUTE_JOB
+    assert (
+        definitions.get_sensor_def("billing_approved_requests_sensor").job_name
+        == EXECUTE_JOB
+    )
 
 
-def test_sensor_then_job_execute_approved_request(db, world: StripeWorld, stripe_api, enabled_agent, stripe_env):
+def test_sensor_then_job_execute_approved_request(
+    db, world: StripeWorld, stripe_api, enabled_agent, stripe_env
+):
     customer = world.customer(charge_amount=2000)
-    request = queue.submit(db, Submission(
-        request_type="refund", customer_id=customer.id, charge_id=customer.charge_id,
-        amount="20.00", currency="usd", reason="r", summary="s", requested_by=AGENT,
-    ))
+    request = queue.submit(
+        db,
+        Submission(
+            request_type="refund",
+            customer_id=customer.id,
+            charge_id=customer.charge_id,
+            amount="20.00",
+            currency="usd",
+            reason="r",
+            summary="s",
+            requested_by=AGENT,
+        ),
+    )
     queue.approve(db, request.id, by="ana@halo.test")
     instance = dg.DagsterInstance.ephemeral()
 
-    launched = billing_approved_requests_sensor(dg.build_sensor_context(instance=instance))
+    launched = billing_approved_requests_sensor(
+        dg.build_sensor_context(instance=instance)
+    )
     assert len(launched.run_requests) == 1
 
     result = billing_execute_approved.execute_in_process(instance=instance)
@@ -53,6 +69,8 @@ def test_sensor_then_job_execute_approved_request(db, world: StripeWorld, stripe
     assert stripe_api.get(f"/v1/charges/{customer.charge_id}")["refunded"] is True
     events = queue.list_events(db, request.id)
     assert events[-2]["actor"].startswith("dagster run ")
-    skipped = billing_approved_requests_sensor(dg.build_sensor_context(instance=instance))
+    skipped = billing_approved_requests_sensor(
+        dg.build_sensor_context(instance=instance)
+    )
     assert skipped.run_requests == []
     assert skipped.skip_reason is not None

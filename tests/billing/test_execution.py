@@ -42,7 +42,9 @@ def submit_and_approve(db: psycopg.Connection, item: Submission) -> int:
 
 def test_refund_full_charge(db, world: StripeWorld, stripe_api, enabled_agent):
     customer = world.customer(charge_amount=5000)
-    request_id = submit_and_approve(db, submission(customer.id, "refund", charge_id=customer.charge_id))
+    request_id = submit_and_approve(
+        db, submission(customer.id, "refund", charge_id=customer.charge_id)
+    )
 
     [done] = executor(db, stripe_api).run([request_id])
 
@@ -61,7 +63,14 @@ def test_refund_full_charge(db, world: StripeWorld, stripe_api, enabled_agent):
 def test_partial_refund(db, world: StripeWorld, stripe_api, enabled_agent):
     customer = world.customer(charge_amount=5000)
     request_id = submit_and_approve(
-        db, submission(customer.id, "refund", charge_id=customer.charge_id, amount="12.50", currency="usd")
+        db,
+        submission(
+            customer.id,
+            "refund",
+            charge_id=customer.charge_id,
+            amount="12.50",
+            currency="usd",
+        ),
     )
 
     [done] = executor(db, stripe_api).run([request_id])
@@ -78,7 +87,12 @@ def test_partial_refund(db, world: StripeWorld, stripe_api, enabled_agent):
 def test_cancel_at_period_end(db, world: StripeWorld, stripe_api, enabled_agent):
     customer = world.customer()
     request_id = submit_and_approve(
-        db, submission(customer.id, "cancel_at_period_end", subscription_id=customer.subscription_id)
+        db,
+        submission(
+            customer.id,
+            "cancel_at_period_end",
+            subscription_id=customer.subscription_id,
+        ),
     )
 
     [done] = executor(db, stripe_api).run([request_id])
@@ -91,13 +105,17 @@ def test_cancel_at_period_end(db, world: StripeWorld, stripe_api, enabled_agent)
     assert done.result["cancel_at_period_end"]["id"] == customer.subscription_id
 
 
-def test_cancel_immediately_with_refund(db, world: StripeWorld, stripe_api, enabled_agent):
+def test_cancel_immediately_with_refund(
+    db, world: StripeWorld, stripe_api, enabled_agent
+):
     customer = world.customer()
     request_id = submit_and_approve(
         db,
         submission(
-            customer.id, "cancel_immediately",
-            subscription_id=customer.subscription_id, refund_latest_payment=True,
+            customer.id,
+            "cancel_immediately",
+            subscription_id=customer.subscription_id,
+            refund_latest_payment=True,
         ),
     )
     request = queue.get_request(db, request_id)
@@ -119,7 +137,13 @@ def test_cancel_immediately_with_refund(db, world: StripeWorld, stripe_api, enab
 def test_extend_trial(db, world: StripeWorld, stripe_api, enabled_agent):
     customer = world.customer()
     request_id = submit_and_approve(
-        db, submission(customer.id, "extend_trial", subscription_id=customer.trial_subscription_id, days=7)
+        db,
+        submission(
+            customer.id,
+            "extend_trial",
+            subscription_id=customer.trial_subscription_id,
+            days=7,
+        ),
     )
 
     [done] = executor(db, stripe_api).run([request_id])
@@ -141,10 +165,18 @@ def test_trial_end_counts_from_now_after_trial_ended():
     assert trial_end_after_extension(now + 86_400, 2, now) == now + 3 * 86_400
 
 
-def test_extend_trial_sends_no_proration_to_stripe(db, world: StripeWorld, stripe_api, enabled_agent):
+def test_extend_trial_sends_no_proration_to_stripe(
+    db, world: StripeWorld, stripe_api, enabled_agent
+):
     customer = world.customer()
     request_id = submit_and_approve(
-        db, submission(customer.id, "extend_trial", subscription_id=customer.trial_subscription_id, days=1)
+        db,
+        submission(
+            customer.id,
+            "extend_trial",
+            subscription_id=customer.trial_subscription_id,
+            days=1,
+        ),
     )
     request = queue.transition(db, request_id, to_status="executing", actor="tests")
 
@@ -170,10 +202,19 @@ def crash_once() -> Any:
     return hook, calls
 
 
-def test_crash_after_refund_call_does_not_refund_twice(db, world: StripeWorld, stripe_api, enabled_agent):
+def test_crash_after_refund_call_does_not_refund_twice(
+    db, world: StripeWorld, stripe_api, enabled_agent
+):
     customer = world.customer(charge_amount=4000)
     request_id = submit_and_approve(
-        db, submission(customer.id, "refund", charge_id=customer.charge_id, amount="10.00", currency="usd")
+        db,
+        submission(
+            customer.id,
+            "refund",
+            charge_id=customer.charge_id,
+            amount="10.00",
+            currency="usd",
+        ),
     )
     hook, calls = crash_once()
 
@@ -188,15 +229,25 @@ def test_crash_after_refund_call_does_not_refund_twice(db, world: StripeWorld, s
     assert done.status == "succeeded"
     refunds = stripe_api.get("/v1/refunds", {"charge": customer.charge_id})["data"]
     assert len(refunds) == 1
-    assert stripe_api.get(f"/v1/charges/{customer.charge_id}")["amount_refunded"] == 1000
+    assert (
+        stripe_api.get(f"/v1/charges/{customer.charge_id}")["amount_refunded"] == 1000
+    )
     assert done.result["refund"]["id"] == refunds[0]["id"]
     assert calls == ["refund"]
 
 
-def test_crash_after_trial_call_keeps_planned_trial_end(db, world: StripeWorld, stripe_api, enabled_agent):
+def test_crash_after_trial_call_keeps_planned_trial_end(
+    db, world: StripeWorld, stripe_api, enabled_agent
+):
     customer = world.customer()
     request_id = submit_and_approve(
-        db, submission(customer.id, "extend_trial", subscription_id=customer.trial_subscription_id, days=5)
+        db,
+        submission(
+            customer.id,
+            "extend_trial",
+            subscription_id=customer.trial_subscription_id,
+            days=5,
+        ),
     )
     hook, calls = crash_once()
 
@@ -206,22 +257,40 @@ def test_crash_after_trial_call_keeps_planned_trial_end(db, world: StripeWorld, 
 
     assert done.status == "succeeded"
     expected = customer.trial_end + 5 * 86_400
-    assert stripe_api.get(f"/v1/subscriptions/{customer.trial_subscription_id}")["trial_end"] == expected
+    assert (
+        stripe_api.get(f"/v1/subscriptions/{customer.trial_subscription_id}")[
+            "trial_end"
+        ]
+        == expected
+    )
     assert calls == ["extend_trial", "extend_trial"]
 
 
-def test_stripe_error_fails_then_retry_succeeds(db, world: StripeWorld, stripe_api, enabled_agent):
+def test_stripe_error_fails_then_retry_succeeds(
+    db, world: StripeWorld, stripe_api, enabled_agent
+):
     customer = world.customer(charge_amount=3000)
     request_id = submit_and_approve(
-        db, submission(customer.id, "refund", charge_id=customer.charge_id, amount="5.00", currency="usd")
+        db,
+        submission(
+            customer.id,
+            "refund",
+            charge_id=customer.charge_id,
+            amount="5.00",
+            currency="usd",
+        ),
     )
     attempts = []
 
     def refuse_first(conn, account):
         attempts.append(account)
         if len(attempts) == 1:
-            return StripeApi(api_key="sk_test_billing", api_base=stripe_api.api_base + "/missing",
-                             requests_per_second=1000, retry=stripe_api.retry)
+            return StripeApi(
+                api_key="sk_test_billing",
+                api_base=stripe_api.api_base + "/missing",
+                requests_per_second=1000,
+                retry=stripe_api.retry,
+            )
         return stripe_api
 
     [failed] = Executor(db, stripe_api_for=refuse_first).run([request_id])
@@ -240,9 +309,13 @@ def test_stripe_error_fails_then_retry_succeeds(db, world: StripeWorld, stripe_a
     assert stripe_api.get(f"/v1/charges/{customer.charge_id}")["amount_refunded"] == 500
 
 
-def test_refund_elsewhere_after_approval_fails(db, world: StripeWorld, stripe_api, enabled_agent):
+def test_refund_elsewhere_after_approval_fails(
+    db, world: StripeWorld, stripe_api, enabled_agent
+):
     customer = world.customer(charge_amount=2000)
-    request_id = submit_and_approve(db, submission(customer.id, "refund", charge_id=customer.charge_id))
+    request_id = submit_and_approve(
+        db, submission(customer.id, "refund", charge_id=customer.charge_id)
+    )
     stripe_api.post("/v1/refunds", {"charge": customer.charge_id, "amount": 500})
 
     [done] = executor(db, stripe_api).run([request_id])
@@ -252,10 +325,17 @@ def test_refund_elsewhere_after_approval_fails(db, world: StripeWorld, stripe_ap
     assert stripe_api.get(f"/v1/charges/{customer.charge_id}")["amount_refunded"] == 500
 
 
-def test_cancel_after_external_cancellation_fails(db, world: StripeWorld, stripe_api, enabled_agent):
+def test_cancel_after_external_cancellation_fails(
+    db, world: StripeWorld, stripe_api, enabled_agent
+):
     customer = world.customer()
     request_id = submit_and_approve(
-        db, submission(customer.id, "cancel_at_period_end", subscription_id=customer.subscription_id)
+        db,
+        submission(
+            customer.id,
+            "cancel_at_period_end",
+            subscription_id=customer.subscription_id,
+        ),
     )
     stripe_api.delete(f"/v1/subscriptions/{customer.subscription_id}")
 
@@ -267,34 +347,61 @@ def test_cancel_after_external_cancellation_fails(db, world: StripeWorld, stripe
     assert events == ["pending", "approved", "executing", "failed"]
 
 
-def test_claimed_request_is_skipped(db, world: StripeWorld, stripe_api, enabled_agent, warehouse_url):
+def test_claimed_request_is_skipped(
+    db, world: StripeWorld, stripe_api, enabled_agent, warehouse_url
+):
     from halo_stripe_pipeline.billing.execution import ADVISORY_LOCK_NAMESPACE
     from halo_stripe_pipeline.warehouse import connect
 
     customer = world.customer()
-    request_id = submit_and_approve(db, submission(customer.id, "refund", charge_id=customer.charge_id))
+    request_id = submit_and_approve(
+        db, submission(customer.id, "refund", charge_id=customer.charge_id)
+    )
     with connect(warehouse_url, autocommit=True) as other:
-        other.execute("select pg_advisory_lock(%s, %s)", (ADVISORY_LOCK_NAMESPACE, request_id))
+        other.execute(
+            "select pg_advisory_lock(%s, %s)", (ADVISORY_LOCK_NAMESPACE, request_id)
+        )
         assert executor(db, stripe_api).run([request_id]) == []
         assert queue.get_request(db, request_id).status == "approved"
-        other.execute("select pg_advisory_unlock(%s, %s)", (ADVISORY_LOCK_NAMESPACE, request_id))
+        other.execute(
+            "select pg_advisory_unlock(%s, %s)", (ADVISORY_LOCK_NAMESPACE, request_id)
+        )
     [done] = executor(db, stripe_api).run([request_id])
     assert done.status == "succeeded"
 
 
-def test_synced_refund_is_counted_once(db, world: StripeWorld, stripe_api, enabled_agent):
+def test_synced_refund_is_counted_once(
+    db, world: StripeWorld, stripe_api, enabled_agent
+):
     """After the webhook or sync stores the refund and the updated charge,
     the refund counts once against what remains refundable."""
     customer = world.customer(charge_amount=5000)
     request_id = submit_and_approve(
-        db, submission(customer.id, "refund", charge_id=customer.charge_id, amount="10.00", currency="usd")
+        db,
+        submission(
+            customer.id,
+            "refund",
+            charge_id=customer.charge_id,
+            amount="10.00",
+            currency="usd",
+        ),
     )
     executor(db, stripe_api).run([request_id])
     world.load_customer(customer.id)
-    world.upsert("refunds", stripe_api.get("/v1/refunds", {"charge": customer.charge_id})["data"])
+    world.upsert(
+        "refunds", stripe_api.get("/v1/refunds", {"charge": customer.charge_id})["data"]
+    )
 
     assert executor(db, stripe_api).run([request_id]) == []
     with pytest.raises(ValidationError, match="exceeds the 40.00 USD still refundable"):
-        queue.submit(db, submission(customer.id, "refund", charge_id=customer.charge_id, amount="40.01"))
-    follow_up = queue.submit(db, submission(customer.id, "refund", charge_id=customer.charge_id, amount="40.00"))
+        queue.submit(
+            db,
+            submission(
+                customer.id, "refund", charge_id=customer.charge_id, amount="40.01"
+            ),
+        )
+    follow_up = queue.submit(
+        db,
+        submission(customer.id, "refund", charge_id=customer.charge_id, amount="40.00"),
+    )
     assert follow_up.amount_minor == 4000

@@ -4,12 +4,26 @@ from __future__ import annotations
 
 import pytest
 
-from halo_stripe_pipeline.money import InvalidAmount, currency_exponent, format_minor, parse_major_amount
+from halo_stripe_pipeline.money import (
+    InvalidAmount,
+    currency_exponent,
+    format_minor,
+    parse_major_amount,
+)
 
 
 @pytest.mark.parametrize(
     ("currency", "exponent"),
-    [("usd", 2), ("EUR", 2), ("jpy", 0), ("krw", 0), ("xpf", 0), ("kwd", 3), ("tnd", 3), ("bhd", 3)],
+    [
+        ("usd", 2),
+        ("EUR", 2),
+        ("jpy", 0),
+        ("krw", 0),
+        ("xpf", 0),
+        ("kwd", 3),
+        ("tnd", 3),
+        ("bhd", 3),
+    ],
 )
 def test_currency_exponent(currency, exponent):
     assert currency_exponent(currency) == exponent

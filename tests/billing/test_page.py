@@ -35,7 +35,9 @@ def browser() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS
+        )
         yield launched
         launched.close()
 
@@ -45,14 +47,29 @@ def test_approve_from_page(db, browser, receiver_url, account_id, enabled_agent)
     customer = warehouse.customer()
     charge = warehouse.charge(customer, amount=4200)
     subscription = warehouse.subscription(
-        customer, plan={"id": "halo-team", "amount": 4900, "currency": "usd", "interval": "month"}
+        customer,
+        plan={
+            "id": "halo-team",
+            "amount": 4900,
+            "currency": "usd",
+            "interval": "month",
+        },
     )
     request = queue.submit(
         db,
-        ask(customer, "refund", charge_id=charge, amount="42.00", currency="usd",
-            reason="charged after cancelling", summary="Customer wrote that they cancelled last week."),
+        ask(
+            customer,
+            "refund",
+            charge_id=charge,
+            amount="42.00",
+            currency="usd",
+            reason="charged after cancelling",
+            summary="Customer wrote that they cancelled last week.",
+        ),
     )
-    token = tokens.create_token(db, name="ana@halo.test", role="approver", account_id=account_id)
+    token = tokens.create_token(
+        db, name="ana@halo.test", role="approver", account_id=account_id
+    )
     page = browser.new_page()  # type: ignore[attr-defined]
     try:
         page.goto(f"{receiver_url}/billing/requests")
@@ -86,11 +103,17 @@ def test_approve_from_page(db, browser, receiver_url, account_id, enabled_agent)
     assert decided.decision_note == "refund agreed with the account owner"
 
 
-def test_page_hides_other_accounts(db, browser, receiver_url, account_id, enabled_agent):
+def test_page_hides_other_accounts(
+    db, browser, receiver_url, account_id, enabled_agent
+):
     warehouse = Warehouse(db, account_id)
     customer = warehouse.customer()
-    request = queue.submit(db, ask(customer, "refund", charge_id=warehouse.charge(customer), amount="1.00"))
-    token = tokens.create_token(db, name="eve@halo.test", role="approver", account_id="acct_someone_else")
+    request = queue.submit(
+        db, ask(customer, "refund", charge_id=warehouse.charge(customer), amount="1.00")
+    )
+    token = tokens.create_token(
+        db, name="eve@halo.test", role="approver", account_id="acct_someone_else"
+    )
     page = browser.new_page()  # type: ignore[attr-defined]
     try:
         page.goto(f"{receiver_url}/billing/login")
@@ -108,8 +131,12 @@ def test_decision_needs_form_token(db, receiver_url, account_id, enabled_agent):
 
     warehouse = Warehouse(db, account_id)
     customer = warehouse.customer()
-    request = queue.submit(db, ask(customer, "refund", charge_id=warehouse.charge(customer), amount="1.00"))
-    token = tokens.create_token(db, name="ana@halo.test", role="approver", account_id=account_id)
+    request = queue.submit(
+        db, ask(customer, "refund", charge_id=warehouse.charge(customer), amount="1.00")
+    )
+    token = tokens.create_token(
+        db, name="ana@halo.test", role="approver", account_id=account_id
+    )
 
     response = httpx.post(
         f"{receiver_url}/billing/requests/{request.id}/decision",

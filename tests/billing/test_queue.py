@@ -8,7 +8,11 @@ import time
 import pytest
 
 from halo_stripe_pipeline.billing import policy, queue
-from halo_stripe_pipeline.billing.models import InvalidTransition, NotFoundError, ValidationError
+from halo_stripe_pipeline.billing.models import (
+    InvalidTransition,
+    NotFoundError,
+    ValidationError,
+)
 from halo_stripe_pipeline.warehouse import connect
 
 from .test_validation import Warehouse, ask
@@ -22,7 +26,9 @@ def warehouse(db, account_id) -> Warehouse:
 def refund_request(db, warehouse: Warehouse, amount: str, name: str = "ch"):
     customer = warehouse.customer(name=f"cus_{name}")
     charge = warehouse.charge(customer, amount=10_000, name=name)
-    return queue.submit(db, ask(customer, "refund", charge_id=charge, amount=amount, currency="usd"))
+    return queue.submit(
+        db, ask(customer, "refund", charge_id=charge, amount=amount, currency="usd")
+    )
 
 
 def test_auto_approval_below_threshold(db, warehouse, account_id, enabled_agent):
@@ -40,7 +46,9 @@ def test_auto_approval_below_threshold(db, warehouse, account_id, enabled_agent)
 
 
 @pytest.mark.parametrize("amount", ["20.00", "20.01"])
-def test_no_auto_approval_at_or_above_threshold(db, warehouse, account_id, enabled_agent, amount):
+def test_no_auto_approval_at_or_above_threshold(
+    db, warehouse, account_id, enabled_agent, amount
+):
     policy.set_threshold(db, account_id, "refund", "usd", 2000)
 
     request = refund_request(db, warehouse, amount)
@@ -49,7 +57,9 @@ def test_no_auto_approval_at_or_above_threshold(db, warehouse, account_id, enabl
     assert request.is_auto_approved is False
 
 
-def test_threshold_in_another_currency_does_not_apply(db, warehouse, account_id, enabled_agent):
+def test_threshold_in_another_currency_does_not_apply(
+    db, warehouse, account_id, enabled_agent
+):
     policy.set_threshold(db, account_id, "refund", "eur", 100_000)
     assert refund_request(db, warehouse, "1.00").status == "pending"
 
@@ -57,10 +67,24 @@ def test_threshold_in_another_currency_does_not_apply(db, warehouse, account_id,
 def test_trial_threshold_in_days(db, warehouse, account_id, enabled_agent):
     policy.set_threshold(db, account_id, "extend_trial", policy.DAYS_UNIT, 8)
     customer = warehouse.customer()
-    short = queue.submit(db, ask(customer, "extend_trial", subscription_id=warehouse.subscription(customer), days=7))
+    short = queue.submit(
+        db,
+        ask(
+            customer,
+            "extend_trial",
+            subscription_id=warehouse.subscription(customer),
+            days=7,
+        ),
+    )
     other = warehouse.customer(name="cus_long")
     long = queue.submit(
-        db, ask(other, "extend_trial", subscription_id=warehouse.subscription(other, name="sub_long"), days=8)
+        db,
+        ask(
+            other,
+            "extend_trial",
+            subscription_id=warehouse.subscription(other, name="sub_long"),
+            days=8,
+        ),
     )
     assert short.status == "approved"
     assert long.status == "pending"
@@ -79,7 +103,10 @@ def test_parse_threshold_in_major_units():
 
 def test_default_approver_assigned(db, warehouse, account_id, enabled_agent):
     policy.update_account_settings(
-        db, account_id, default_approver="ana@halo.test", default_action_agent="billing-agent"
+        db,
+        account_id,
+        default_approver="ana@halo.test",
+        default_action_agent="billing-agent",
     )
     request = refund_request(db, warehouse, "5.00")
     assert request.assigned_to == "ana@halo.test"
@@ -94,15 +121,23 @@ def test_rejection_needs_note_and_is_recorded(db, warehouse, enabled_agent):
 
     with pytest.raises(ValidationError, match="--note is required"):
         queue.reject(db, request.id, by="ana", note=" ")
-    rejected = queue.reject(db, request.id, by="ana", note="refund already given in kind")
+    rejected = queue.reject(
+        db, request.id, by="ana", note="refund already given in kind"
+    )
 
     assert rejected.status == "rejected"
     assert rejected.decided_by == "ana"
     assert rejected.decision_note == "refund already given in kind"
-    with pytest.raises(InvalidTransition, match="is rejected by ana; it cannot become approved"):
+    with pytest.raises(
+        InvalidTransition, match="is rejected by ana; it cannot become approved"
+    ):
         queue.approve(db, request.id, by="bob")
     last = queue.list_events(db, request.id)[-1]
-    assert (last["from_status"], last["to_status"], last["actor"]) == ("pending", "rejected", "ana")
+    assert (last["from_status"], last["to_status"], last["actor"]) == (
+        "pending",
+        "rejected",
+        "ana",
+    )
 
 
 def test_unknown_request(db):
@@ -116,7 +151,9 @@ def test_retry_only_from_failed(db, warehouse, enabled_agent):
         queue.retry(db, request.id, by="ana")
 
 
-def race(warehouse_url: str, request_id: int, actions: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
+def race(
+    warehouse_url: str, request_id: int, actions: list[tuple[str, str]]
+) -> tuple[list[str], list[str]]:
     """Run the decisions in threads, each on its own connection, released together.
 
     A third connection holds the row lock until every thread has sent its
@@ -131,16 +168,26 @@ def race(warehouse_url: str, request_id: int, actions: list[tuple[str, str]]) ->
             ready.wait()
             try:
                 if action == "approve":
-                    outcomes.append(queue.approve(conn, request_id, by=name).decided_by or "")
+                    outcomes.append(
+                        queue.approve(conn, request_id, by=name).decided_by or ""
+                    )
                 else:
-                    outcomes.append(queue.reject(conn, request_id, by=name, note="no").decided_by or "")
+                    outcomes.append(
+                        queue.reject(conn, request_id, by=name, note="no").decided_by
+                        or ""
+                    )
             except InvalidTransition as error:
                 errors.append(str(error))
 
     # pg_stat_activity is a snapshot per transaction, so the polling runs on
     # its own autocommit connection.
-    with connect(warehouse_url) as blocker, connect(warehouse_url, autocommit=True) as monitor:
-        blocker.execute("select 1 from billing.requests where id = %s for update", (request_id,))
+    with (
+        connect(warehouse_url) as blocker,
+        connect(warehouse_url, autocommit=True) as monitor,
+    ):
+        blocker.execute(
+            "select 1 from billing.requests where id = %s for update", (request_id,)
+        )
         threads = [threading.Thread(target=decide, args=action) for action in actions]
         for thread in threads:
             thread.start()
@@ -162,7 +209,9 @@ def race(warehouse_url: str, request_id: int, actions: list[tuple[str, str]]) ->
 def test_two_approvers_racing(db, warehouse, enabled_agent, warehouse_url):
     request = refund_request(db, warehouse, "5.00")
 
-    outcomes, errors = race(warehouse_url, request.id, [("approve", "ana"), ("approve", "bob")])
+    outcomes, errors = race(
+        warehouse_url, request.id, [("approve", "ana"), ("approve", "bob")]
+    )
 
     assert len(outcomes) == 1
     assert len(errors) == 1
@@ -170,7 +219,11 @@ def test_two_approvers_racing(db, warehouse, enabled_agent, warehouse_url):
     decided = queue.get_request(db, request.id)
     assert decided.status == "approved"
     assert decided.decided_by == outcomes[0]
-    approvals = [event for event in queue.list_events(db, request.id) if event["to_status"] == "approved"]
+    approvals = [
+        event
+        for event in queue.list_events(db, request.id)
+        if event["to_status"] == "approved"
+    ]
     assert len(approvals) == 1
     assert approvals[0]["actor"] == outcomes[0]
 
@@ -178,13 +231,19 @@ def test_two_approvers_racing(db, warehouse, enabled_agent, warehouse_url):
 def test_approve_and_reject_racing(db, warehouse, enabled_agent, warehouse_url):
     request = refund_request(db, warehouse, "5.00")
 
-    outcomes, errors = race(warehouse_url, request.id, [("approve", "ana"), ("reject", "bob")])
+    outcomes, errors = race(
+        warehouse_url, request.id, [("approve", "ana"), ("reject", "bob")]
+    )
 
     assert len(outcomes) == 1
     assert len(errors) == 1
     decided = queue.get_request(db, request.id)
     assert decided.status == ("approved" if outcomes[0] == "ana" else "rejected")
-    decisions = [event for event in queue.list_events(db, request.id) if event["from_status"] == "pending"]
+    decisions = [
+        event
+        for event in queue.list_events(db, request.id)
+        if event["from_status"] == "pending"
+    ]
     assert len(decisions) == 1
 
 

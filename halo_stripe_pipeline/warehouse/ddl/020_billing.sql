@@ -56,9 +56,9 @@ create table if not exists billing.requests (
     is_auto_approved boolean not null default false,
     decided_by text,
     decision_note text,
-    -- Bumped by an explicit retry of a failed request; part of the
-    -- idempotency keys, so a retry after a Stripe error is a new call while
-    -- a retry after a crash replays the same one.
+    -- Part of the idempotency keys. An explicit retry of a failed request
+    -- increments it, so that retry is a new Stripe call. A resume after a
+    -- crash keeps it and replays the same call.
     execution_generation integer not null default 1,
     -- The Stripe calls of the current generation, written before the first
     -- call is sent; each step gets its `result` as it completes.
