@@ -31,6 +31,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="Stripe account id to store objects under (default: STRIPE_ACCOUNT_ID, "
         "else GET /v1/account)",
     )
+    sync.add_argument(
+        "--workspace",
+        metavar="WORKSPACE_ID",
+        help="Halo workspace of the account when its settings row is first created "
+        "(default: default)",
+    )
     sync.set_defaults(handler=run_sync_command)
 
     companies = subparsers.add_parser("companies", help="manage Halo company records")
@@ -107,7 +113,7 @@ def run_sync_command(args: argparse.Namespace) -> int:
             api.get("/v1/customers", {"limit": 1})
         except StripeApiError as error:
             raise _command_error(str(error)) from error
-        prepare_account(conn, account_id)
+        prepare_account(conn, account_id, args.workspace)
         _run_full_sync_job(db_url, account_id)
         _print_sync_summary(conn, account_id)
     _build_marts(db_url, as_of)
@@ -252,7 +258,6 @@ def run_settings_set(args: argparse.Namespace) -> int:
 
 
 def run_ui(args: argparse.Namespace) -> int:
-    from halo_stripe_pipeline.config import database_url
     from halo_stripe_pipeline.instance import ensure_dagster_home
 
     workspace = Path.cwd() / "workspace.yaml"
@@ -261,7 +266,9 @@ def run_ui(args: argparse.Namespace) -> int:
             f"workspace.yaml not found in {Path.cwd()}; run `halo-stripe ui` from the "
             "repository root"
         )
-    db_url = database_url()
+    # The schema must exist before the daemon's first sensor tick reads it.
+    db_url, conn = _open_warehouse()
+    conn.close()
     home = ensure_dagster_home(db_url)
     env = {**os.environ, "DAGSTER_HOME": str(home), "HALO_DATABASE_URL": db_url}
     command = [

@@ -142,7 +142,7 @@ def test_sync_command_records_dagster_run(
 
     account_id = f"acct_cli{uuid.uuid4().hex[:8]}"
 
-    exit_code = main(["sync", "--account", account_id])
+    exit_code = main(["sync", "--account", account_id, "--workspace", "emea"])
 
     assert exit_code == 0
     assert f"synced account {account_id}" in capsys.readouterr().out
@@ -164,6 +164,11 @@ def test_sync_command_records_dagster_run(
     assert metadata["pages"].value == 1
     assert "objects_per_second" in metadata
     assert _table_counts(db, account_id)["customers"] == CUSTOMERS
+    workspace = db.execute(
+        "select workspace_id from halo.integration_settings where account_id = %s",
+        (account_id,),
+    ).fetchone()
+    assert workspace == ("emea",)
 
 
 def test_invalid_key_is_one_line_error(
