@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from typing import Any
 
 import dagster as dg
@@ -137,14 +138,25 @@ def test_sync_command_records_dagster_run(
     warehouse_url: str,
     db: psycopg.Connection,
     capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from halo_stripe_pipeline.ingest import commands
     from halo_stripe_pipeline.instance import get_instance
 
+    # The marts tests run the dbt build; here only its call is checked.
+    marts_builds: list[tuple[str, object]] = []
+    monkeypatch.setattr(
+        commands, "_build_marts", lambda db_url, as_of: marts_builds.append((db_url, as_of))
+    )
     account_id = f"acct_cli{uuid.uuid4().hex[:8]}"
 
-    exit_code = main(["sync", "--account", account_id, "--workspace", "emea"])
+    exit_code = main([
+        "sync", "--account", account_id, "--workspace", "emea",
+        "--as-of", "2026-03-01T00:00:00Z",
+    ])
 
     assert exit_code == 0
+    assert marts_builds == [(warehouse_url, datetime(2026, 3, 1, tzinfo=timezone.utc))]
     assert f"synced account {account_id}" in capsys.readouterr().out
     instance = get_instance(warehouse_url)
     runs = instance.get_runs(
@@ -198,3 +210,13 @@ def test_emulator_without_account_id_explains(
     assert len(error.splitlines()) == 1
     assert "does not serve GET /v1/account" in error
     assert "set STRIPE_ACCOUNT_ID" in error
+
+
+def test_invalid_as_of_rejected(
+    emulator_api: StripeApi, warehouse_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    exit_code = main(["sync", "--account", "acct_asof", "--as-of", "last tuesday"])
+
+    error = capsys.readouterr().err.strip()
+    assert exit_code != 0
+    assert error.startswith("halo-stripe: invalid --as-of `last tuesday`")
