@@ -27,7 +27,7 @@ from halo_stripe_pipeline.warehouse import connect, ensure_schema
 log = logging.getLogger(__name__)
 
 DEMO_API_KEY = "sk_test_demo"
-# localstripe has no rate limit; these only keep the client's limiter out of the way.
+# localstripe has no rate limit, so these only keep the client's limiter out of the way.
 EMULATOR_REQUESTS_PER_SECOND = 1000.0
 
 
@@ -100,7 +100,8 @@ def run_demo(args: argparse.Namespace) -> int:
             print(format_counts(counts))
             if marts_error is None:
                 print()
-                print(format_marts(conn, DEMO_ACCOUNT_ID))
+                named = [company.id for company in sample.companies if company.is_named]
+                print(format_marts(conn, DEMO_ACCOUNT_ID, named))
         print()
         print(f"Demo finished in {time.monotonic() - started:.1f}s.")
         if args.keep_running:
@@ -134,12 +135,14 @@ def run_sync() -> Exception | None:
     Returns the marts build error, if any, so the raw counts still print;
     a failed raw sync raises.
     """
-    from halo_stripe_pipeline.ingest.commands import run_sync_command
+    from halo_stripe_pipeline.cli import build_parser
     from halo_stripe_pipeline.marts.build import MartsBuildError
 
+    # Parsed by the real parser, so the sync command's own defaults apply.
+    sync_args = build_parser().parse_args(["sync", "--account", DEMO_ACCOUNT_ID])
     started = time.monotonic()
     try:
-        run_sync_command(argparse.Namespace(as_of=None, account=DEMO_ACCOUNT_ID))
+        sync_args.handler(sync_args)
     except MartsBuildError as error:
         log.error("the marts build of account %s failed: %s", DEMO_ACCOUNT_ID, error)
         return error

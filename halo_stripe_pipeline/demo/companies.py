@@ -27,7 +27,7 @@ from halo_stripe_pipeline.settings import ensure_settings_row, set_setting
 
 
 def reset_demo_account(conn: psycopg.Connection, account_id: str = DEMO_ACCOUNT_ID) -> int:
-    """Delete every `stripe_raw` row of the demo account; return how many went.
+    """Delete every `stripe_raw` row of the demo account and return the row count.
 
     Each demo run fills a new emulator whose ids differ from the last run's,
     so rows of the previous run would only be stale.

@@ -23,7 +23,7 @@ from halo_stripe_pipeline.stripe_client import StripeApi, StripeApiError
 
 log = logging.getLogger(__name__)
 
-# Stripe's test card numbers; localstripe 1.15 declines the second one when
+# Stripe's test card numbers. localstripe 1.15 declines the second one when
 # it is charged, not when it is attached.
 GOOD_CARD = "4242424242424242"
 DECLINED_CARD = "4000000000000341"
@@ -269,7 +269,10 @@ def _create_charges(
 
 
 def _create_declined_charge(api: StripeApi, params: dict[str, Any]) -> str:
-    """Create a charge that the card declines; the emulator keeps it as `failed`."""
+    """Create a charge that the card declines and return its id.
+
+    localstripe answers 402 but keeps the charge, with status `failed`.
+    """
     try:
         api.post("/v1/charges", params)
     except StripeApiError as error:

@@ -1,9 +1,9 @@
 """The sample Stripe account of the demo, as plain data.
 
-The account has fixed plans and coupons, a set of named customers whose
-companies the end-to-end tests check by hand, and a filler of ordinary
-customers drawn from a seeded random generator, so one seed always gives the
-same account (the emulator still picks its own random object ids).
+The account has fixed plans and coupons, and a set of named customers whose
+companies the end-to-end tests check by hand. A filler of ordinary customers
+comes from a seeded random generator, so one seed always gives the same
+account. The emulator still picks its own random object ids.
 
 What localstripe 1.15 can and cannot produce shaped the scenarios:
 - A subscription has exactly one item, and neither a subscription nor a
@@ -31,7 +31,7 @@ DEFAULT_CUSTOMER_COUNT = 60
 
 
 class Scenario(str, enum.Enum):
-    """What happens to a customer's subscription after it is created."""
+    """The lifecycle a customer's subscription goes through after it is created."""
 
     ACTIVE = "active"
     PAST_DUE = "past_due"
@@ -59,7 +59,7 @@ class ProductSpec:
 
 @dataclass(frozen=True)
 class PlanSpec:
-    """A Stripe plan; `amount` is in the currency's minor unit."""
+    """A Stripe plan, with `amount` in the currency's minor unit."""
 
     id: str
     product_id: str
@@ -88,7 +88,7 @@ class CouponSpec:
 
 @dataclass(frozen=True)
 class ChargeSpec:
-    """A one-off charge; `refund` is the amount refunded afterwards, if any.
+    """A one-off charge, and the amount refunded afterwards (`refund`), if any.
 
     `step` orders charges in time: charges of step 2 are created at least
     one wall-clock second after those of step 1, which in turn follow every
@@ -126,7 +126,7 @@ class CustomerSpec:
 
 @dataclass(frozen=True)
 class CompanySpec:
-    """A Halo company; `stripe_customer_key` names the customer whose id it stores."""
+    """A Halo company. `stripe_customer_key` names the customer whose id it stores."""
 
     id: str
     name: str
@@ -195,7 +195,7 @@ PRO_YEARLY_JPY = PlanSpec(
     "demo_pro_yearly_jpy", "demo_pro", "Pro yearly (JPY)", "jpy", "year",
     amount=12000,
 )
-# Tiers are (up_to, unit_amount); up_to None is the last, open tier.
+# Tiers are (up_to, unit_amount) pairs, and up_to None is the last, open tier.
 SEATS_GRADUATED = PlanSpec(
     "demo_seats_graduated_usd", "demo_seats", "Seats graduated", "usd", "month",
     tiers_mode="graduated", tiers=((5, 700), (None, 650)),
@@ -450,7 +450,7 @@ _NAME_PARTS = (
      "Travel", "Finance", "Studios", "Systems"),
 )
 
-# Filler scenarios with weights; `active` dominates, as in a real account.
+# Filler scenarios with their weights: `active` dominates, as in a real account.
 _FILLER_SCENARIOS = (
     (Scenario.ACTIVE, 60), (Scenario.CANCEL_AT_PERIOD_END, 8), (Scenario.CANCELED, 8),
     (Scenario.PAST_DUE, 6), (Scenario.INCOMPLETE, 4), (Scenario.INCOMPLETE_EXPIRED, 3),

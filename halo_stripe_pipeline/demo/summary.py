@@ -1,4 +1,4 @@
-"""Compare what the emulator holds with what the sync stored, per object type."""
+"""Compare the object counts in the emulator with those the sync stored, per type."""
 
 from __future__ import annotations
 
@@ -80,23 +80,26 @@ from analytics.company_billing as billing
 left join analytics.company_renewals as renewals
     on renewals.company_id = billing.company_id
 where billing.account_id = %s
-order by billing.lifetime_value desc nulls last, billing.company_id
-limit %s
+    and billing.company_id = any(%s)
+order by billing.company_id
 """
 
 
-def format_marts(conn: psycopg.Connection, account_id: str, limit: int = 8) -> str:
-    """Render the companies with the largest lifetime value from `analytics.company_billing`."""
-    rows = conn.execute(MART_SAMPLE_QUERY, (account_id, limit)).fetchall()
+def format_marts(conn: psycopg.Connection, account_id: str, company_ids: list[str]) -> str:
+    """Render the `analytics.company_billing` rows of `company_ids`, money as stored."""
+    rows = conn.execute(MART_SAMPLE_QUERY, (account_id, company_ids)).fetchall()
     header = (
-        f"{'company':<24}{'status':<20}{'plan':<18}{'mrr':>10} {'cur':<4}"
-        f"{'lifetime':>11}  renewal"
+        f"{'company':<18}{'status':<20}{'plan':<18}{'mrr':>10}{'lifetime':>11} "
+        f"{'cur':<5}renewal"
     )
-    lines = ["analytics.company_billing, top companies by lifetime value:", header]
+    lines = ["analytics.company_billing of the named companies:", header]
     for company, status, plan, mrr, currency, lifetime, renewal in rows:
-        mrr_text = "null" if mrr is None else f"{mrr:,.2f}"
         lines.append(
-            f"{company:<24}{status or '-':<20}{plan or '-':<18}{mrr_text:>10} "
-            f"{currency or '-':<4}{lifetime or 0:>11,.2f}  {renewal or '-'}"
+            f"{company:<18}{status or '-':<20}{plan or '-':<18}{_money(mrr):>10}"
+            f"{_money(lifetime):>11} {currency or '-':<5}{renewal or '-'}"
         )
     return "\n".join(lines)
+
+
+def _money(value: object) -> str:
+    return "null" if value is None else str(value)

@@ -22,7 +22,7 @@ from halo_stripe_pipeline.emulator import free_port
 from tests.demo.demo_run import DEMO_CUSTOMERS, DEMO_SEED, DemoRun
 
 READY_LINE = "The emulator keeps running"
-# The demo itself takes seconds; the limit covers a slow first dbt build.
+# The demo takes under a minute, but a loaded machine can slow the dbt build a lot.
 STARTUP_TIMEOUT_SECONDS = 600
 
 

@@ -25,7 +25,7 @@ def _expected_counts() -> dict[str, int]:
     return {
         "customers": len(customers),
         "subscriptions": sum(c.scenario is not Scenario.NO_SUBSCRIPTION for c in customers),
-        # Every invoice is charged once; one-off charges come on top.
+        # Every invoice is charged once, and one-off charges come on top.
         "charges": invoices + sum(len(c.charges) for c in customers),
         "refunds": sum(c.invoice_refund is not None for c in customers)
         + sum(charge.refund is not None for c in customers for charge in c.charges),

@@ -1,8 +1,8 @@
 """The demo account, synced from localstripe, gives the hand-computed mart values.
 
-One module fixture walks four settings phases on the shared demo run, each
-changed with `halo-stripe settings set` and rebuilt with `halo-stripe marts
-build`, and keeps a snapshot of the marts after each:
+One module fixture walks four settings phases on the shared demo run. Each
+phase changes settings with `halo-stripe settings set`, rebuilds the marts'
+models and keeps a snapshot of the marts:
 
 - `subscription`: the demo's own build (mrr_mode stripe_subscription,
   customer_id_field email, health_statuses active);
@@ -34,9 +34,12 @@ from psycopg.rows import dict_row
 
 from halo_stripe_pipeline import cli
 from halo_stripe_pipeline.demo.sample import DEMO_ACCOUNT_ID
+from halo_stripe_pipeline.marts.build import build_marts
 from halo_stripe_pipeline.warehouse import connect
 from tests.demo.demo_run import DemoRun
 
+# Excluded from the phase rebuilds: the demo's own build already ran them.
+DBT_TESTS = "resource_type:test resource_type:unit_test"
 NAMED = (
     "demo_acme", "demo_birchwood", "demo_cobalt", "demo_dune", "demo_ember",
     "demo_fjord", "demo_granite", "demo_harbor", "demo_iris", "demo_juniper",
@@ -56,6 +59,11 @@ def _halo_stripe(*args: str) -> None:
 
 def _set(key: str, value: str) -> None:
     _halo_stripe("settings", "set", key, value, "--account", DEMO_ACCOUNT_ID)
+
+
+def _rebuild_marts(db_url: str, as_of: str | None = None) -> None:
+    """Rebuild the dbt models of the marts, without the tests."""
+    build_marts(db_url, as_of=as_of, exclude=DBT_TESTS)
 
 
 @dataclass(frozen=True)
@@ -123,17 +131,17 @@ def phases(demo_run: DemoRun, warehouse_url: str) -> Iterator[dict[str, Marts]]:
             _set("mrr_mode", "manual")
             _set("customer_id_field", "domain")
             _set("health_statuses", "active,past_due")
-            _halo_stripe("marts", "build")
+            _rebuild_marts(warehouse_url)
             snapshots["manual"] = _snapshot(conn)
 
             _set("mrr_mode", "previous_month_charges")
             _set("customer_id_field", "email")
             _set("health_statuses", "active")
-            _halo_stripe("marts", "build", "--as-of", _month_after_charges(conn))
+            _rebuild_marts(warehouse_url, as_of=_month_after_charges(conn))
             snapshots["previous_month"] = _snapshot(conn)
 
             _set("customer_id_field", "stripe_customer_id")
-            _halo_stripe("marts", "build")
+            _rebuild_marts(warehouse_url)
             snapshots["previous_month_now"] = _snapshot(conn)
         finally:
             _set("mrr_mode", "stripe_subscription")
@@ -261,7 +269,7 @@ RENEWALS = {
     "demo_dune": ("set_to_cancel", "monthly", "period_end"),
     "demo_ember": ("renewing", "annual", "period_end"),
     # localstripe ends every period one interval after the start, whatever the
-    # count, so this quarterly period ends a month out; the rule reads it as stored.
+    # count, so this quarterly period ends a month out. The rule reads it as stored.
     "demo_fjord": ("renewing", "quarterly", "period_end"),
     "demo_granite": ("pending", "monthly", None),
     "demo_iris": ("pending", "monthly", None),
