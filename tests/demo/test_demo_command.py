@@ -103,3 +103,15 @@ def test_demo_prints_count_table(demo_run: DemoRun) -> None:
     assert "object type" in demo_run.stdout
     assert "<- differs" not in demo_run.stdout
     assert f"Created {DEMO_CUSTOMERS} customers" in demo_run.stdout
+
+
+def test_demo_guide_lists_named_companies(demo_run: DemoRun) -> None:
+    companies = {c["id"]: c for c in demo_run.guide["named_companies"]}
+    ember = companies["demo_ember"]["matches_by"]
+
+    assert len(companies) == 20
+    assert demo_run.guide["account_id"] == DEMO_ACCOUNT_ID
+    assert [m["email"] for m in ember["email"]] == ["tokyo@emberfoods.example"]
+    assert len(ember["domain"]) == 2
+    assert companies["demo_tundra"]["matches_by"]["domain"] == []
+    assert all(c["shows"] for c in companies.values())
