@@ -113,7 +113,7 @@ def _post_json(api: StripeApi, path: str, params: dict[str, Any]) -> dict[str, A
     """POST a JSON body, which localstripe accepts besides the form encoding.
 
     localstripe stores form-encoded tiers as they arrive, as strings, where
-    Stripe returns numbers; a JSON body keeps `up_to` and the amounts numeric.
+    Stripe returns numbers. A JSON body keeps `up_to` and the amounts numeric.
     """
     response = httpx.post(
         f"{api.api_base}{path}", json=params, auth=(api.api_key, ""), timeout=30
@@ -271,7 +271,7 @@ def _create_charges(
 def _create_declined_charge(api: StripeApi, params: dict[str, Any]) -> str:
     """Create a charge that the card declines and return its id.
 
-    localstripe answers 402 but keeps the charge, with status `failed`.
+    localstripe returns 402 but keeps the charge, with status `failed`.
     """
     try:
         api.post("/v1/charges", params)

@@ -11,8 +11,8 @@ What localstripe 1.15 can and cannot produce shaped the scenarios:
 - `trialing` and `unpaid` never occur: a subscription created with a trial
   stays `incomplete` without an invoice.
 - `past_due` comes from a plan change to another interval that bills a
-  declining card; `incomplete` from a declined first invoice, and
-  `incomplete_expired` from voiding that invoice.
+  declining card. A declined first invoice leaves `incomplete`, and voiding
+  that invoice gives `incomplete_expired`.
 - Every object's `created` is the wall clock, so nothing is backdated: all
   charges fall in the current month.
 """
