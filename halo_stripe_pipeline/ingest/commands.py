@@ -113,7 +113,7 @@ def run_sync_command(args: argparse.Namespace) -> int:
             api.get("/v1/customers", {"limit": 1})
         except StripeApiError as error:
             raise _command_error(str(error)) from error
-        prepare_account(conn, account_id, args.workspace)
+        prepare_account(conn, account_id, getattr(args, "workspace", None))
         _run_full_sync_job(db_url, account_id)
         _print_sync_summary(conn, account_id)
     _build_marts(db_url, as_of)

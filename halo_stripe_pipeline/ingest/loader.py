@@ -78,8 +78,10 @@ class LoadOptions:
     """Tuning of one load, with defaults sized for Stripe's documented limits.
 
     `range_slicing` None reads `STRIPE_LIST_SLICING` (`on`, `off`, `auto`).
-    `auto` is on for Stripe's own API base and off for any other base,
-    because localstripe rejects `created` filters on most lists.
+    `auto` is on for Stripe's own API base. For any other base it is on when
+    a customers list filtered by `created` succeeds, because localstripe
+    rejects `created` filters with a 400 on that list (and with a 500 on
+    some others, which would be retried for a minute).
     """
 
     workers_per_type: int = DEFAULT_WORKERS_PER_TYPE
@@ -87,7 +89,8 @@ class LoadOptions:
     range_slicing: bool | None = None
     logger: logging.Logger | Any = field(default=log)
 
-    def slicing_for(self, api: StripeApi) -> bool:
+    def resolve_slicing(self, api: StripeApi) -> bool:
+        """Decide whether lists are sliced by `created`, probing the server if needed."""
         if self.range_slicing is not None:
             return self.range_slicing
         configured = os.environ.get("STRIPE_LIST_SLICING", "auto").strip().lower()
@@ -95,7 +98,23 @@ class LoadOptions:
             return True
         if configured in {"off", "false", "0"}:
             return False
-        return api.api_base.rstrip("/") == DEFAULT_STRIPE_API_BASE
+        if api.api_base.rstrip("/") == DEFAULT_STRIPE_API_BASE:
+            return True
+        return _accepts_created_filters(api, self.logger)
+
+
+def _accepts_created_filters(api: StripeApi, logger: Any) -> bool:
+    try:
+        api.get("/v1/customers", {"limit": 1, "created[gte]": ranges.EARLIEST_CREATED})
+    except StripeApiError as error:
+        if error.http_status not in (400, 404):
+            raise
+        logger.info(
+            "%s rejects created filters (%s); listing each type without slicing",
+            api.api_base, error,
+        )
+        return False
+    return True
 
 
 class ConnectionPool:
@@ -125,7 +144,7 @@ def _now() -> datetime:
 
 
 class SyncStateWriter:
-    """Writes one object type's progress row in `stripe_raw.sync_state`."""
+    """Writer of one object type's progress row in `stripe_raw.sync_state`."""
 
     def __init__(self, pool: ConnectionPool, account_id: str, object_type: str, run_id: str | None):
         self.pool = pool
@@ -213,7 +232,7 @@ class TypeLoad:
             return self._finish()
         self._tasks.extend(tasks)
         self._workers = self._worker_count(tasks)
-        self.report.slices = len(tasks)
+        self.report.slices = max(1, len(tasks))
         self.logger.info(
             "listing %s from %s in %d slice(s) with %d worker(s)",
             self.spec.name, self.spec.endpoint, len(tasks), self._workers,
@@ -255,7 +274,7 @@ class TypeLoad:
         A type that fits in one page (most products, plans, coupons) costs
         one request and no probing.
         """
-        if not self.options.slicing_for(self.api):
+        if not self.options.range_slicing:
             following = self._load_page(ranges.RangeTask(gte=None, lt=None))
             return [following] if following is not None else []
         whole = ranges.RangeTask(gte=ranges.EARLIEST_CREATED, lt=int(time.time()) + 1)
@@ -446,7 +465,8 @@ def load_object_types(
     report gets status `failed` and an error naming the cursor, and
     `raise_for_failures` turns it into an `IngestError`.
     """
-    options = options or LoadOptions()
+    options = dataclasses.replace(options or LoadOptions())
+    options.range_slicing = options.resolve_slicing(api)
     pool = ConnectionPool(db_url, options.write_connections)
     try:
         loads = [TypeLoad(spec, api, pool, account_id, options, run_id) for spec in specs]

@@ -38,8 +38,8 @@ class StripeResource(dg.ConfigurableResource):
     )
     range_slicing: bool | None = Field(
         default=None,
-        description="List created ranges concurrently; default on for Stripe's API base, "
-        "off for other bases (see STRIPE_LIST_SLICING).",
+        description="List created ranges concurrently; default from STRIPE_LIST_SLICING, "
+        "else on for Stripe's API base and for other bases that accept created filters.",
     )
 
     def api_for_account(self, conn: psycopg.Connection, account_id: str) -> StripeApi:

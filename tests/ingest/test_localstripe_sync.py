@@ -131,6 +131,7 @@ def test_counts_equal_emulator(
     ).fetchone()
     assert canceled == (3,)
     assert report.for_type("prices").status == "skipped"
+    assert report.for_type("customers").slices == 1
 
 
 def test_sync_command_records_dagster_run(

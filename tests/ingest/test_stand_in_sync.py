@@ -370,3 +370,22 @@ def test_disabled_ingest_rejected(
         run_full_sync(warehouse_url, stand_in_api(stripe_lists), account_id)
 
     assert stripe_lists.requests == []
+
+
+def test_auto_slicing_probes_created_filters(
+    stripe_lists: StripeLists,
+    warehouse_url: str,
+    account_id: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("STRIPE_LIST_SLICING", raising=False)
+    stripe_lists.add("/v1/customers", *_customers(900, YEAR_2025, 600))
+
+    report = run_full_sync(
+        warehouse_url, stand_in_api(stripe_lists), account_id, object_types=["customers"]
+    )
+
+    assert report.counts() == {"customers": 900}
+    assert report.for_type("customers").slices > 1
+    probe = stripe_lists.requests_to("/v1/customers")[0]
+    assert probe == {"limit": "1", "created[gte]": "1230768000"}
