@@ -208,6 +208,13 @@ def _int_field(data: dict[str, Any], name: str) -> int | None:
     return value
 
 
+def _bool_field(data: dict[str, Any], name: str) -> bool:
+    value = data.get(name, False)
+    if not isinstance(value, bool):
+        raise ValidationError(f"invalid `{name}`: expected true or false")
+    return value
+
+
 def submission_from_json(data: dict[str, Any], owner: tokens.TokenOwner) -> Submission:
     """Build a submission from an agent's JSON body; the submitter is the token's agent."""
     unknown = sorted(set(data) - set(SUBMISSION_FIELDS))
@@ -239,7 +246,7 @@ def submission_from_json(data: dict[str, Any], owner: tokens.TokenOwner) -> Subm
         amount_minor=_int_field(data, "amount_minor"),
         currency=_text_field(data, "currency"),
         days=_int_field(data, "days"),
-        refund_latest_payment=bool(data.get("refund_latest_payment", False)),
+        refund_latest_payment=_bool_field(data, "refund_latest_payment"),
     )
 
 

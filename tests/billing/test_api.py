@@ -243,3 +243,21 @@ def test_agent_token_scoped_to_account(db, receiver_url, warehouse, enabled_agen
         },
     )
     assert explicit.status_code == 403
+
+
+def test_refund_latest_payment_must_be_boolean(receiver_url, warehouse, agent_token):
+    customer = warehouse.customer()
+    response = httpx.post(
+        f"{receiver_url}/api/billing/requests",
+        headers=bearer(agent_token),
+        json={
+            "type": "cancel_immediately",
+            "customer": customer,
+            "subscription": warehouse.subscription(customer),
+            "refund_latest_payment": "false",
+            "reason": "r",
+            "summary": "s",
+        },
+    )
+    assert response.status_code == 422
+    assert "invalid `refund_latest_payment`" in response.json()["error"]
