@@ -9,8 +9,8 @@ JSON API (`Authorization: Bearer <token>`):
 - `POST /api/billing/requests/{id}/approve` and `.../reject` with
   `{"note": "..."}`: approvers only, on their own account's requests.
 
-A request outside the caller's reach answers 404, so its existence does not
-leak; a valid token with the wrong role answers 403.
+A request outside the caller's reach gets 404, so its existence does not
+leak. A valid token with the wrong role gets 403.
 
 The page under `/billing/` signs an approver in with the same token, kept in
 an HttpOnly, SameSite=Strict cookie; its forms also carry a token derived
