@@ -20,6 +20,7 @@ import psycopg
 from psycopg import sql
 
 from halo_stripe_pipeline.events.accounts import AccountResolver
+from halo_stripe_pipeline.events.actions import ACTIONS
 from halo_stripe_pipeline.events.plan import (
     Decision,
     ObjectState,
@@ -32,6 +33,7 @@ from halo_stripe_pipeline.ingest.object_types import (
     OBJECT_TYPES_BY_NAME,
     complete_subscription_items,
 )
+from halo_stripe_pipeline.events.types import ACTION_EVENT_TYPES
 from halo_stripe_pipeline.stripe_client import StripeApiError
 from halo_stripe_pipeline.config import ConfigError
 from halo_stripe_pipeline.warehouse import bulk
@@ -114,13 +116,19 @@ def load_pending(
             on s.account_id = coalesce(e.account_id, %(platform)s)
         where (e.status = 'pending' or (e.status = 'failed' and e.attempts < %(max_attempts)s))
           and (%(up_to_seq)s::bigint is null or e.seq <= %(up_to_seq)s::bigint)
-          and coalesce(s.ingest_enabled, true)
+          and (coalesce(s.ingest_enabled, true) or e.type = any(%(action_types)s))
           and coalesce(e.account_id, %(platform)s) is not null
         order by e.seq
         limit %(limit)s
         for update of e skip locked
         """,
-        {"platform": platform, "max_attempts": MAX_ATTEMPTS, "up_to_seq": up_to_seq, "limit": limit},
+        {
+            "platform": platform,
+            "max_attempts": MAX_ATTEMPTS,
+            "up_to_seq": up_to_seq,
+            "limit": limit,
+            "action_types": list(ACTION_EVENT_TYPES),
+        },
     ).fetchall()
     return [PendingEvent(*row) for row in rows]
 
@@ -177,6 +185,10 @@ class EventApplier:
         keys_by_event: dict[str, list[ObjectKey]] = defaultdict(list)
         listings: list[tuple[str, RefundListing]] = []
         for event in events:
+            action = ACTIONS.get(event.type)
+            if action is not None:
+                action(self.conn, event.account_id, event.payload)
+                continue
             extracted = states_from_event(event.payload, event.seq)
             for state in extracted.states:
                 key = (event.account_id, state.object_type, state.object_id)

@@ -9,6 +9,7 @@ import psycopg
 from halo_stripe_pipeline.config import ConfigError
 from halo_stripe_pipeline.events.accounts import AccountResolver
 from halo_stripe_pipeline.events.apply import MAX_ATTEMPTS
+from halo_stripe_pipeline.events.types import ACTION_EVENT_TYPES
 
 
 @dataclass(frozen=True)
@@ -44,9 +45,9 @@ def pending_batch(conn: psycopg.Connection, resolver: AccountResolver | None = N
         left join halo.integration_settings s
             on s.account_id = coalesce(e.account_id, %(platform)s)
         where (e.status = 'pending' or (e.status = 'failed' and e.attempts < %(max_attempts)s))
-          and coalesce(s.ingest_enabled, true)
+          and (coalesce(s.ingest_enabled, true) or e.type = any(%(action_types)s))
         """,
-        {"platform": platform, "max_attempts": MAX_ATTEMPTS},
+        {"platform": platform, "max_attempts": MAX_ATTEMPTS, "action_types": list(ACTION_EVENT_TYPES)},
     ).fetchone()
     count, max_seq, oldest = row
     if not count:

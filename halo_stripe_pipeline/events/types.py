@@ -25,6 +25,10 @@ PROCESSED_EVENT_TYPES = frozenset(
     }
 )
 
+# Event types that change the integration rather than a raw table; see
+# `actions.py`. They apply whatever the account's ingest switch says.
+ACTION_EVENT_TYPES = frozenset({"account.application.deauthorized"})
+
 # Event types whose object no longer exists in Stripe once they are sent.
 DELETION_EVENT_TYPES = frozenset({"customer.deleted"})
 
@@ -63,6 +67,8 @@ def object_id(event: Mapping[str, Any]) -> str | None:
 
 def is_processed(event: Mapping[str, Any]) -> bool:
     """True when the event type is applied and its object has an id."""
+    if event["type"] in ACTION_EVENT_TYPES:
+        return True
     return event["type"] in PROCESSED_EVENT_TYPES and object_id(event) is not None
 
 

@@ -318,3 +318,38 @@ def _create_charge(api: StripeApi, amount: int) -> dict[str, Any]:
     )
     latest = intent["latest_charge"]
     return latest if isinstance(latest, dict) else api.get(f"/v1/charges/{latest}")
+
+
+def test_deauthorization_disconnects_account(db: psycopg.Connection, account: str) -> None:
+    connected = f"{account}_connected"
+    db.execute(
+        "insert into halo.stripe_connections (account_id, workspace_id, status, connection_type,"
+        " access_token_encrypted) values (%s, 'ws_deauth', 'connected', 'oauth', 'sealed')",
+        (connected,),
+    )
+    db.execute("insert into halo.integration_settings (account_id) values (%s)", (connected,))
+    event = {
+        "id": "evt_deauthorized",
+        "object": "event",
+        "account": connected,
+        "type": "account.application.deauthorized",
+        "created": 1_700_001_000,
+        "api_version": "2026-10-28.endive",
+        "data": {"object": {"id": "ca_halo", "object": "application", "name": "Halo"}},
+    }
+    store_event(db, event)
+
+    report = apply(db)
+
+    status, token = db.execute(
+        "select status, access_token_encrypted from halo.stripe_connections where account_id = %s",
+        (connected,),
+    ).fetchone()
+    ingest_enabled = db.execute(
+        "select ingest_enabled from halo.integration_settings where account_id = %s", (connected,)
+    ).fetchone()[0]
+    assert report.events_applied == 1
+    assert event_status(db, "evt_deauthorized") == "applied"
+    assert status == "disconnected"
+    assert token is None
+    assert ingest_enabled is False
