@@ -34,7 +34,7 @@ from psycopg.rows import dict_row
 
 from halo_stripe_pipeline import cli
 from halo_stripe_pipeline.demo.sample import DEMO_ACCOUNT_ID
-from halo_stripe_pipeline.marts.build import build_marts
+from halo_stripe_pipeline.marts import build_marts
 from halo_stripe_pipeline.warehouse import connect
 from tests.demo.demo_run import DemoRun
 
