@@ -193,6 +193,11 @@ class Executor:
 
     def _execute_claimed(self, request_id: int) -> BillingRequest | None:
         request = get_request(self.conn, request_id)
+        if request.status not in (APPROVED, EXECUTING):
+            return None
+        # Built before the status changes, so a missing Stripe key (a
+        # ConfigError) leaves the request approved rather than executing.
+        api = self.stripe_api_for(self.conn, request.account_id)
         if request.status == APPROVED:
             try:
                 request = transition(
@@ -205,19 +210,16 @@ class Executor:
                 )
             except InvalidTransition:
                 return None
-        elif request.status == EXECUTING:
+        else:
             log.warning(
                 "billing request %d was left executing by a stopped executor; resuming "
                 "generation %d",
                 request_id,
                 request.execution_generation,
             )
-        else:
-            return None
-        return self._execute(request)
+        return self._execute(request, api)
 
-    def _execute(self, request: BillingRequest) -> BillingRequest:
-        api = self.stripe_api_for(self.conn, request.account_id)
+    def _execute(self, request: BillingRequest, api: StripeApi) -> BillingRequest:
         plan = request.execution_plan
         if not plan or plan.get("generation") != request.execution_generation:
             try:

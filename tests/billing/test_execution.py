@@ -405,3 +405,22 @@ def test_synced_refund_is_counted_once(
         submission(customer.id, "refund", charge_id=customer.charge_id, amount="40.00"),
     )
     assert follow_up.amount_minor == 4000
+
+
+def test_missing_stripe_key_leaves_request_approved(
+    db, world: StripeWorld, stripe_api, enabled_agent
+):
+    from halo_stripe_pipeline.config import ConfigError
+
+    customer = world.customer()
+    request_id = submit_and_approve(
+        db, submission(customer.id, "refund", charge_id=customer.charge_id)
+    )
+
+    def no_key(conn, account):
+        raise ConfigError("STRIPE_API_KEY is not set")
+
+    with pytest.raises(ConfigError):
+        Executor(db, stripe_api_for=no_key).run([request_id])
+
+    assert queue.get_request(db, request_id).status == "approved"
