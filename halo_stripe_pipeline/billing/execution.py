@@ -329,17 +329,18 @@ class Executor:
         """Check Stripe's live state and write down the calls of this generation.
 
         Steps that succeeded in an earlier generation are kept as they are.
+        A step sent in an earlier generation without a stored response (a
+        timeout, say) may have happened, so its planner gets that attempt.
         """
-        done = {
-            step["name"]: step
-            for step in (previous or {}).get("steps", [])
-            if step.get("response") is not None
-        }
+        earlier = {step["name"]: step for step in (previous or {}).get("steps", [])}
         now = int(self.clock().timestamp())
-        steps = [
-            done[name] if name in done else self._plan_step(request, api, name, now)
-            for name in step_names(request)
-        ]
+        steps = []
+        for name in step_names(request):
+            attempt = earlier.get(name)
+            if attempt is not None and attempt.get("response") is not None:
+                steps.append(attempt)
+            else:
+                steps.append(self._plan_step(request, api, name, now, attempt))
         return {
             "generation": request.execution_generation,
             "planned_at": self.clock().isoformat(),
@@ -347,16 +348,21 @@ class Executor:
         }
 
     def _plan_step(
-        self, request: BillingRequest, api: StripeApi, name: str, now: int
+        self,
+        request: BillingRequest,
+        api: StripeApi,
+        name: str,
+        now: int,
+        attempt: dict[str, Any] | None,
     ) -> dict[str, Any]:
         if name == REFUND:
             return self._plan_refund(request, api)
         if name == "cancel_subscription":
-            return self._plan_cancel_immediately(request, api)
+            return self._plan_cancel_immediately(request, api, attempt)
         if name == CANCEL_AT_PERIOD_END:
-            return self._plan_cancel_at_period_end(request, api)
+            return self._plan_cancel_at_period_end(request, api, attempt)
         if name == EXTEND_TRIAL:
-            return self._plan_extend_trial(request, api, now)
+            return self._plan_extend_trial(request, api, now, attempt)
         if name == APPLY_CREDIT:
             return self._plan_apply_credit(request, api)
         raise BillingError(f"no execution step named `{name}`")
@@ -400,11 +406,12 @@ class Executor:
         return self._step(request, REFUND, "post", "/v1/refunds", params, lookup)
 
     def _live_subscription(
-        self, request: BillingRequest, api: StripeApi
+        self, request: BillingRequest, api: StripeApi, *, may_be_ended: bool = False
     ) -> dict[str, Any]:
         assert request.subscription_id
         subscription = api.get(f"/v1/subscriptions/{request.subscription_id}")
-        if subscription.get("status") in ENDED_SUBSCRIPTION_STATUSES:
+        ended = subscription.get("status") in ENDED_SUBSCRIPTION_STATUSES
+        if ended and not may_be_ended:
             raise PrecheckFailed(
                 f"subscription `{request.subscription_id}` was canceled after the request "
                 f"was approved (status `{subscription.get('status')}`)"
@@ -412,22 +419,32 @@ class Executor:
         return subscription
 
     def _plan_cancel_immediately(
-        self, request: BillingRequest, api: StripeApi
+        self, request: BillingRequest, api: StripeApi, attempt: dict[str, Any] | None
     ) -> dict[str, Any]:
-        self._live_subscription(request, api)
+        # After an earlier attempt whose response was lost, a canceled
+        # subscription counts as this step done.
+        subscription = self._live_subscription(
+            request, api, may_be_ended=attempt is not None
+        )
         if request.charge_id:
-            assert request.amount_minor and request.currency
+            assert request.amount_minor
+            assert request.currency
             charge = api.get(f"/v1/charges/{request.charge_id}")
             check_refundable(charge, request.amount_minor, request.currency)
         path = f"/v1/subscriptions/{request.subscription_id}"
         lookup = {"kind": "subscription_ended", "path": path}
-        return self._step(request, "cancel_subscription", "delete", path, {}, lookup)
+        step = self._step(request, "cancel_subscription", "delete", path, {}, lookup)
+        if subscription.get("status") in ENDED_SUBSCRIPTION_STATUSES:
+            step["response"] = subscription
+        return step
 
     def _plan_cancel_at_period_end(
-        self, request: BillingRequest, api: StripeApi
+        self, request: BillingRequest, api: StripeApi, attempt: dict[str, Any] | None
     ) -> dict[str, Any]:
         subscription = self._live_subscription(request, api)
-        if subscription.get("cancel_at_period_end"):
+        # After an earlier attempt whose response was lost, the flag may be
+        # set by that attempt, and setting it again changes nothing.
+        if subscription.get("cancel_at_period_end") and attempt is None:
             raise PrecheckFailed(
                 f"subscription `{request.subscription_id}` was set to cancel at period end "
                 "after the request was approved"
@@ -440,13 +457,23 @@ class Executor:
         return self._step(request, CANCEL_AT_PERIOD_END, "post", path, params)
 
     def _plan_extend_trial(
-        self, request: BillingRequest, api: StripeApi, now: int
+        self,
+        request: BillingRequest,
+        api: StripeApi,
+        now: int,
+        attempt: dict[str, Any] | None,
     ) -> dict[str, Any]:
         assert request.days
         subscription = self._live_subscription(request, api)
         trial_end = trial_end_after_extension(
             subscription.get("trial_end"), request.days, now
         )
+        # An earlier attempt may have moved the trial end already, so its
+        # target is kept while it is still in the future; computing again
+        # from the live trial end would extend the trial twice.
+        earlier_trial_end = (attempt or {}).get("params", {}).get("trial_end")
+        if isinstance(earlier_trial_end, int) and earlier_trial_end > now:
+            trial_end = earlier_trial_end
         params: dict[str, Any] = {
             "trial_end": trial_end,
             "metadata": _metadata(request, EXTEND_TRIAL),

@@ -12,7 +12,7 @@ import pytest
 from halo_stripe_pipeline.billing import queue
 from halo_stripe_pipeline.billing.execution import Executor, trial_end_after_extension
 from halo_stripe_pipeline.billing.models import Submission, ValidationError
-from halo_stripe_pipeline.stripe_client import StripeApi
+from halo_stripe_pipeline.stripe_client import StripeApi, StripeApiError
 
 from .conftest import AGENT, PLAN_AMOUNT, StripeWorld
 
@@ -424,3 +424,111 @@ def test_missing_stripe_key_leaves_request_approved(
         Executor(db, stripe_api_for=no_key).run([request_id])
 
     assert queue.get_request(db, request_id).status == "approved"
+
+
+def lost_response_once() -> Any:
+    """A hook that turns the first successful call into a Stripe error, as
+    when the response of an applied call times out."""
+    calls = []
+
+    def hook(request, step, response):
+        calls.append(step["name"])
+        if len(calls) == 1:
+            raise StripeApiError(f"{step['path']} failed: Read timed out")
+
+    return hook, calls
+
+
+def test_retry_after_lost_trial_response(
+    db, world: StripeWorld, stripe_api, enabled_agent
+):
+    customer = world.customer()
+    request_id = submit_and_approve(
+        db,
+        submission(
+            customer.id,
+            "extend_trial",
+            subscription_id=customer.trial_subscription_id,
+            days=3,
+        ),
+    )
+    hook, calls = lost_response_once()
+
+    [failed] = executor(db, stripe_api, after_stripe_call=hook).run([request_id])
+    assert failed.status == "failed"
+    assert "Read timed out" in failed.error
+    queue.retry(db, request_id, by="ana@halo.test")
+    [done] = executor(db, stripe_api, after_stripe_call=hook).run([request_id])
+
+    assert done.status == "succeeded"
+    expected = customer.trial_end + 3 * 86_400
+    assert (
+        stripe_api.get(f"/v1/subscriptions/{customer.trial_subscription_id}")[
+            "trial_end"
+        ]
+        == expected
+    )
+    assert done.result["extend_trial"]["trial_end"] == expected
+
+
+def test_retry_after_lost_cancel_response(
+    db, world: StripeWorld, stripe_api, enabled_agent
+):
+    customer = world.customer()
+    request_id = submit_and_approve(
+        db,
+        submission(
+            customer.id,
+            "cancel_at_period_end",
+            subscription_id=customer.subscription_id,
+        ),
+    )
+    hook, calls = lost_response_once()
+
+    [failed] = executor(db, stripe_api, after_stripe_call=hook).run([request_id])
+    assert failed.status == "failed"
+    queue.retry(db, request_id, by="ana@halo.test")
+    [done] = executor(db, stripe_api, after_stripe_call=hook).run([request_id])
+
+    assert done.status == "succeeded"
+    assert (
+        stripe_api.get(f"/v1/subscriptions/{customer.subscription_id}")[
+            "cancel_at_period_end"
+        ]
+        is True
+    )
+
+
+def test_retry_after_lost_cancellation_response(
+    db, world: StripeWorld, stripe_api, enabled_agent
+):
+    customer = world.customer()
+    request_id = submit_and_approve(
+        db,
+        submission(
+            customer.id,
+            "cancel_immediately",
+            subscription_id=customer.subscription_id,
+            refund_latest_payment=True,
+        ),
+    )
+    hook, calls = lost_response_once()
+
+    [failed] = executor(db, stripe_api, after_stripe_call=hook).run([request_id])
+    assert failed.status == "failed"
+    assert (
+        stripe_api.get(f"/v1/subscriptions/{customer.subscription_id}")["status"]
+        == "canceled"
+    )
+    queue.retry(db, request_id, by="ana@halo.test")
+    [done] = executor(db, stripe_api, after_stripe_call=hook).run([request_id])
+
+    assert done.status == "succeeded"
+    assert done.result["cancel_subscription"]["status"] == "canceled"
+    assert (
+        stripe_api.get(f"/v1/charges/{customer.subscription_charge_id}")[
+            "amount_refunded"
+        ]
+        == PLAN_AMOUNT
+    )
+    assert calls == ["cancel_subscription", "refund"]
