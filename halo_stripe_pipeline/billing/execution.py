@@ -468,9 +468,9 @@ class Executor:
         trial_end = trial_end_after_extension(
             subscription.get("trial_end"), request.days, now
         )
-        # An earlier attempt may have moved the trial end already, so its
-        # target is kept while it is still in the future; computing again
-        # from the live trial end would extend the trial twice.
+        # An earlier attempt may have moved the trial end already. Its target
+        # is kept while still in the future, because computing again from the
+        # live trial end would extend the trial twice.
         earlier_trial_end = (attempt or {}).get("params", {}).get("trial_end")
         if isinstance(earlier_trial_end, int) and earlier_trial_end > now:
             trial_end = earlier_trial_end
