@@ -17,14 +17,21 @@ ACTIVE_RUN_STATUSES = [
 ]
 
 
-def _runnable_count() -> int:
+def _runnable_count() -> int | None:
+    """Return how many requests wait for execution, or None before the schema exists."""
+    from psycopg import errors
+
     from halo_stripe_pipeline.config import database_url
     from halo_stripe_pipeline.warehouse import connect
 
     with connect(database_url()) as conn:
-        row = conn.execute(
-            "select count(*) from billing.requests where status in ('approved', 'executing')"
-        ).fetchone()
+        try:
+            row = conn.execute(
+                "select count(*) from billing.requests"
+                " where status in ('approved', 'executing')"
+            ).fetchone()
+        except errors.UndefinedTable:
+            return None
     return int(row[0]) if row else 0
 
 
@@ -76,6 +83,10 @@ def billing_approved_requests_sensor(
     context: dg.SensorEvaluationContext,
 ) -> dg.SensorResult:
     waiting = _runnable_count()
+    if waiting is None:
+        return dg.SensorResult(
+            skip_reason="billing.requests does not exist yet; any halo-stripe command creates it"
+        )
     if waiting == 0:
         return dg.SensorResult(skip_reason="no approved billing requests")
     active = context.instance.get_runs_count(
