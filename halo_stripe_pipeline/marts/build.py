@@ -148,10 +148,6 @@ def _read_nodes(invocation: Any) -> list[NodeResult]:
 
 
 def _last_error(invocation: Any) -> str:
-    """Return the last error-level dbt log line, for failures with no node."""
-    messages = [
-        event.get("info", {}).get("msg", "")
-        for event in getattr(invocation, "_stdout", []) or []
-        if isinstance(event, dict) and event.get("info", {}).get("level") == "error"
-    ]
-    return messages[-1] if messages else "dbt exited with an error before building any node"
+    """Return dbt's own error for a failure that names no node (bad profile, parse error)."""
+    error = invocation.get_error()
+    return str(error) if error else "dbt exited with an error before building any node"
