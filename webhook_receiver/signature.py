@@ -44,7 +44,9 @@ def parse_header(header: str | None) -> SignatureHeader:
             try:
                 timestamp = int(value)
             except ValueError:
-                raise SignatureError("invalid timestamp in Stripe-Signature header") from None
+                raise SignatureError(
+                    "invalid timestamp in Stripe-Signature header"
+                ) from None
         elif key == SIGNATURE_SCHEME and value:
             signatures.append(value.lower())
     if timestamp is None:
@@ -60,7 +62,9 @@ def compute_signature(secret: str, timestamp: int, payload: bytes) -> str:
     return hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
 
 
-def sign_header(payload: bytes, secrets: str | Iterable[str], timestamp: int | None = None) -> str:
+def sign_header(
+    payload: bytes, secrets: str | Iterable[str], timestamp: int | None = None
+) -> str:
     """Build a `Stripe-Signature` value as Stripe would send it.
 
     Used by tests, the benchmark and the catch-up tooling; `secrets` may name
@@ -70,11 +74,15 @@ def sign_header(payload: bytes, secrets: str | Iterable[str], timestamp: int | N
         secrets = [secrets]
     timestamp = int(time.time()) if timestamp is None else timestamp
     parts = [f"t={timestamp}"]
-    parts.extend(f"v1={compute_signature(secret, timestamp, payload)}" for secret in secrets)
+    parts.extend(
+        f"v1={compute_signature(secret, timestamp, payload)}" for secret in secrets
+    )
     return ",".join(parts)
 
 
-def matching_secret(payload: bytes, header: SignatureHeader, secrets: Sequence[str]) -> str | None:
+def matching_secret(
+    payload: bytes, header: SignatureHeader, secrets: Sequence[str]
+) -> str | None:
     """Return the first secret whose signature equals any `v1`, else None.
 
     Every candidate is compared with `hmac.compare_digest`, so the time taken
@@ -111,7 +119,9 @@ def verify_signature(
     return header
 
 
-def check_timestamp(header: SignatureHeader, tolerance_seconds: int, now: float | None = None) -> None:
+def check_timestamp(
+    header: SignatureHeader, tolerance_seconds: int, now: float | None = None
+) -> None:
     """Raise SignatureError when the header's timestamp is too far from `now`."""
     current = time.time() if now is None else now
     if tolerance_seconds > 0 and abs(current - header.timestamp) > tolerance_seconds:

@@ -1,6 +1,6 @@
 """`POST /api/integrations/stripe/webhook`: verify, store, acknowledge.
 
-A delivery is answered 2xx only after its event row is committed, so an
+The receiver responds 2xx only after the event row is committed, so an
 acknowledged event is never lost. Concurrent deliveries share one INSERT
 (group commit): each request queues its row and waits for the batch it
 joined, which keeps the database round trips per second flat under load.
@@ -27,8 +27,17 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from halo_stripe_pipeline.events import secrets as webhook_secrets
-from halo_stripe_pipeline.events.store import INSERT_EVENTS_SQL, EventRow, event_row, insert_params
-from halo_stripe_pipeline.events.types import NotAnEventError, check_event, event_account
+from halo_stripe_pipeline.events.store import (
+    INSERT_EVENTS_SQL,
+    EventRow,
+    event_row,
+    insert_params,
+)
+from halo_stripe_pipeline.events.types import (
+    NotAnEventError,
+    check_event,
+    event_account,
+)
 from webhook_receiver.signature import (
     DEFAULT_TOLERANCE_SECONDS,
     SignatureError,
@@ -60,7 +69,9 @@ def tolerance_seconds() -> int:
     try:
         return int(raw)
     except ValueError:
-        raise ConfigurationError(f"{TOLERANCE_ENV_VARIABLE}={raw!r} is not a whole number of seconds") from None
+        raise ConfigurationError(
+            f"{TOLERANCE_ENV_VARIABLE}={raw!r} is not a whole number of seconds"
+        ) from None
 
 
 class RejectionLog:
@@ -90,7 +101,10 @@ class RejectionLog:
         suppressed, self._suppressed = self._suppressed, 0
         log.warning(
             "webhook rejected reason=%r client=%s path=%s suppressed_before=%d",
-            reason, client, request.url.path, suppressed,
+            reason,
+            client,
+            request.url.path,
+            suppressed,
         )
 
 
@@ -121,7 +135,11 @@ class EventWriter:
                     batch[0][1].set_exception(error)
                     continue
                 # One bad row must not fail its neighbours: retry one by one.
-                log.warning("batch insert of %d events failed (%s); retrying each", len(batch), error)
+                log.warning(
+                    "batch insert of %d events failed (%s); retrying each",
+                    len(batch),
+                    error,
+                )
                 for row, future in batch:
                     try:
                         one = await self._insert([row])
@@ -186,7 +204,10 @@ def receiver_state(app: Starlette) -> ReceiverState:
 
 
 async def verify_delivery(
-    state: ReceiverState, payload: bytes, header_value: str | None, account_id_hint: str | None
+    state: ReceiverState,
+    payload: bytes,
+    header_value: str | None,
+    account_id_hint: str | None,
 ) -> SignatureHeader:
     """Check the signature against every active secret, then the timestamp."""
     header = parse_header(header_value)
@@ -206,7 +227,9 @@ async def verify_delivery(
     return header
 
 
-def reject(state: ReceiverState, request: Request, reason: str, status_code: int = 400) -> JSONResponse:
+def reject(
+    state: ReceiverState, request: Request, reason: str, status_code: int = 400
+) -> JSONResponse:
     state.rejections.warning(reason, request)
     return JSONResponse({"error": reason}, status_code=status_code)
 
@@ -219,15 +242,21 @@ async def receive_stripe_webhook(request: Request) -> JSONResponse:
     payload = await request.body()
     if len(payload) > MAX_BODY_BYTES:
         return reject(state, request, "body too large", 413)
-    account_id_hint = request.path_params.get("account_id") or request.query_params.get("account") or None
+    account_id_hint = (
+        request.path_params.get("account_id")
+        or request.query_params.get("account")
+        or None
+    )
 
     try:
-        await verify_delivery(state, payload, request.headers.get("stripe-signature"), account_id_hint)
+        await verify_delivery(
+            state, payload, request.headers.get("stripe-signature"), account_id_hint
+        )
     except SignatureError as error:
         return reject(state, request, str(error))
     except ConfigurationError as error:
-        # Stripe retries a 5xx for days, so nothing is lost while the
-        # receiver is being configured.
+        # Stripe retries a non-2xx delivery for up to three days in live
+        # mode, so nothing is lost while the receiver is being configured.
         log.error("webhook not verified: %s; set STRIPE_WEBHOOK_SECRET", error)
         return JSONResponse({"error": str(error)}, status_code=500)
 

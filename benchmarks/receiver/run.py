@@ -2,11 +2,11 @@
 
 Two phases against a scratch database on the local PostgreSQL server:
 
-1. Throughput. `halo-stripe serve` runs in its own process; the client sends
-   signed `customer.updated` deliveries (pre-signed, so signing costs the
-   client nothing during the run) over loopback, first closed-loop at a fixed
-   concurrency (the maximum sustained rate), then open-loop at a fixed offered
-   rate (latency at the target rate). Every delivery must be answered 200 and
+1. Throughput. `halo-stripe serve` runs in its own process. The client sends
+   signed `customer.updated` deliveries over loopback, signed before the clock
+   starts. It sends first closed-loop at a fixed concurrency (the maximum
+   sustained rate), then open-loop at a fixed offered rate (latency at the
+   target rate). Every delivery must be answered 200 and
    stored: the stored row count is compared with the ids sent.
 2. Freshness. While the receiver runs, the script plays the Dagster daemon:
    it evaluates `stripe_events_sensor` every 5 seconds and executes each run
@@ -28,7 +28,6 @@ import json
 import os
 import platform
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -53,7 +52,12 @@ from webhook_receiver.webhooks import WEBHOOK_PATH
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 SAMPLE = (
     Path(__file__).resolve().parents[2]
-    / "tests" / "fixtures" / "stripe_samples" / "events" / "stripe-ruby-mock" / "customer.updated.json"
+    / "tests"
+    / "fixtures"
+    / "stripe_samples"
+    / "events"
+    / "stripe-ruby-mock"
+    / "customer.updated.json"
 )
 DEFAULT_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 SECRET = "whsec_benchmark"
@@ -124,8 +128,18 @@ class Receiver:
         self.port = free_port()
         env = dict(os.environ, HALO_DATABASE_URL=db_url, STRIPE_WEBHOOK_SECRET=SECRET)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "halo_stripe_pipeline.cli", "serve",
-             "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers)],
+            [
+                sys.executable,
+                "-m",
+                "halo_stripe_pipeline.cli",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(workers),
+            ],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -134,15 +148,22 @@ class Receiver:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"the receiver exited: {self.process.stderr.read().decode()[-2000:]}")
+                raise RuntimeError(
+                    f"the receiver exited: {self.process.stderr.read().decode()[-2000:]}"
+                )
             try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/health", timeout=1).status_code == 200:
+                if (
+                    httpx.get(
+                        f"http://127.0.0.1:{self.port}/health", timeout=1
+                    ).status_code
+                    == 200
+                ):
                     return
             except httpx.TransportError:
                 pass
             time.sleep(0.2)
         self.stop()
-        raise RuntimeError("the receiver did not answer /health within 60 s")
+        raise RuntimeError("the receiver did not respond to /health within 60 s")
 
     @property
     def url(self) -> str:
@@ -157,18 +178,26 @@ class Receiver:
                 os.killpg(self.process.pid, signal.SIGKILL)
 
 
-def make_delivery(template: dict[str, Any], event_id: str, customer_id: str, email: str,
-                  created: int) -> tuple[bytes, dict[str, str]]:
+def make_delivery(
+    template: dict[str, Any], event_id: str, customer_id: str, email: str, created: int
+) -> tuple[bytes, dict[str, str]]:
     event = json.loads(json.dumps(template))
     event["id"] = event_id
     event["created"] = created
     event["data"]["object"].update(id=customer_id, email=email)
     body = json.dumps(event).encode()
-    return body, {"Stripe-Signature": sign_header(body, SECRET), "Content-Type": "application/json"}
+    return body, {
+        "Stripe-Signature": sign_header(body, SECRET),
+        "Content-Type": "application/json",
+    }
 
 
-async def send_closed_loop(url: str, deliveries: list[tuple[bytes, dict[str, str]]],
-                           concurrency: int, seconds: float) -> tuple[list[float], int, int, float]:
+async def send_closed_loop(
+    url: str,
+    deliveries: list[tuple[bytes, dict[str, str]]],
+    concurrency: int,
+    seconds: float,
+) -> tuple[list[float], int, int, float]:
     """Send with `concurrency` requests in flight until the time or deliveries run out."""
     latencies: list[float] = []
     errors = 0
@@ -184,7 +213,9 @@ async def send_closed_loop(url: str, deliveries: list[tuple[bytes, dict[str, str
                 position += 1
                 started = time.perf_counter()
                 try:
-                    async with session.post(url, data=body, headers=headers) as response:
+                    async with session.post(
+                        url, data=body, headers=headers
+                    ) as response:
                         await response.read()
                         ok = response.status == 200
                 except aiohttp.ClientError:
@@ -199,8 +230,12 @@ async def send_closed_loop(url: str, deliveries: list[tuple[bytes, dict[str, str
     return latencies, errors, position, elapsed
 
 
-async def send_open_loop(url: str, deliveries: list[tuple[bytes, dict[str, str]]],
-                         rate: float, seconds: float) -> tuple[list[float], int, int, float]:
+async def send_open_loop(
+    url: str,
+    deliveries: list[tuple[bytes, dict[str, str]]],
+    rate: float,
+    seconds: float,
+) -> tuple[list[float], int, int, float]:
     """Start one delivery every 1/rate seconds, whatever the answers' speed."""
     latencies: list[float] = []
     errors = 0
@@ -234,8 +269,12 @@ async def send_open_loop(url: str, deliveries: list[tuple[bytes, dict[str, str]]
     return latencies, errors, count, elapsed
 
 
-def load_result(mode: str, concurrency: int, rate: float | None,
-                outcome: tuple[list[float], int, int, float]) -> LoadResult:
+def load_result(
+    mode: str,
+    concurrency: int,
+    rate: float | None,
+    outcome: tuple[list[float], int, int, float],
+) -> LoadResult:
     latencies, errors, sent, elapsed = outcome
     milliseconds = [value * 1000 for value in latencies]
     return LoadResult(
@@ -257,25 +296,49 @@ def load_result(mode: str, concurrency: int, rate: float | None,
 def stored_count(db_url: str, prefix: str) -> int:
     with connect(db_url) as conn:
         return conn.execute(
-            "select count(*) from stripe_raw.webhook_events where id like %s", (prefix + "%",)
+            "select count(*) from stripe_raw.webhook_events where id like %s",
+            (prefix + "%",),
         ).fetchone()[0]
 
 
-def run_throughput(db_url: str, workers: int, seconds: float, concurrency: int,
-                   rate: float) -> tuple[list[LoadResult], dict[str, int]]:
+def run_throughput(
+    db_url: str, workers: int, seconds: float, concurrency: int, rate: float
+) -> tuple[list[LoadResult], dict[str, int]]:
     template = json.loads(SAMPLE.read_text())
     now = int(time.time())
     budget = int(max(rate, 4000) * seconds * 1.2)
-    closed = [make_delivery(template, f"evt_bench_c_{i:07d}", f"cus_bench_{i % 500:04d}",
-                            f"c{i}@bench.example", now) for i in range(budget)]
-    opened = [make_delivery(template, f"evt_bench_o_{i:07d}", f"cus_bench_{i % 500:04d}",
-                            f"o{i}@bench.example", now) for i in range(int(rate * seconds) + 1)]
+    closed = [
+        make_delivery(
+            template,
+            f"evt_bench_c_{i:07d}",
+            f"cus_bench_{i % 500:04d}",
+            f"c{i}@bench.example",
+            now,
+        )
+        for i in range(budget)
+    ]
+    opened = [
+        make_delivery(
+            template,
+            f"evt_bench_o_{i:07d}",
+            f"cus_bench_{i % 500:04d}",
+            f"o{i}@bench.example",
+            now,
+        )
+        for i in range(int(rate * seconds) + 1)
+    ]
     receiver = Receiver(db_url, workers)
     try:
-        warmup = [make_delivery(template, f"evt_warm_{i:05d}", "cus_warm", "w@bench.example", now)
-                  for i in range(500)]
+        warmup = [
+            make_delivery(
+                template, f"evt_warm_{i:05d}", "cus_warm", "w@bench.example", now
+            )
+            for i in range(500)
+        ]
         asyncio.run(send_closed_loop(receiver.url, warmup, concurrency, 30))
-        closed_outcome = asyncio.run(send_closed_loop(receiver.url, closed, concurrency, seconds))
+        closed_outcome = asyncio.run(
+            send_closed_loop(receiver.url, closed, concurrency, seconds)
+        )
         open_outcome = asyncio.run(send_open_loop(receiver.url, opened, rate, seconds))
     finally:
         receiver.stop()
@@ -292,15 +355,21 @@ def run_throughput(db_url: str, workers: int, seconds: float, concurrency: int,
     return results, stored
 
 
-def run_freshness(db_url: str, workers: int, seconds: float, rate: float,
-                  customers: int) -> FreshnessResult:
+def run_freshness(
+    db_url: str, workers: int, seconds: float, rate: float, customers: int
+) -> FreshnessResult:
     """Measure webhook-arrival-to-mart time with the sensor and job in this process."""
     os.environ["HALO_DATABASE_URL"] = db_url
     os.environ["STRIPE_ACCOUNT_ID"] = ACCOUNT_ID
-    os.environ.setdefault("DAGSTER_HOME", tempfile.mkdtemp(prefix="receiver-bench-dagster-"))
+    os.environ.setdefault(
+        "DAGSTER_HOME", tempfile.mkdtemp(prefix="receiver-bench-dagster-")
+    )
     import dagster as dg
 
-    from halo_stripe_pipeline.events.definitions import apply_stripe_events_job, stripe_events_sensor
+    from halo_stripe_pipeline.events.definitions import (
+        apply_stripe_events_job,
+        stripe_events_sensor,
+    )
     from halo_stripe_pipeline.instance import get_instance
 
     instance = get_instance(db_url)
@@ -321,7 +390,9 @@ def run_freshness(db_url: str, workers: int, seconds: float, rate: float,
             for request in result.run_requests:
                 started = time.monotonic()
                 apply_stripe_events_job.execute_in_process(
-                    run_config=request.run_config, instance=instance, tags=request.tags,
+                    run_config=request.run_config,
+                    instance=instance,
+                    tags=request.tags,
                     raise_on_error=False,
                 )
                 runs.append(time.monotonic() - started)
@@ -331,14 +402,23 @@ def run_freshness(db_url: str, workers: int, seconds: float, rate: float,
     arrivals: dict[int, float] = {}
     seen: dict[int, float] = {}
     try:
-        seed = [make_delivery(template, f"evt_seed_{i:04d}", f"cus_fresh_{i:04d}",
-                              f"seed{i}@bench.example", int(time.time()) - 5)
-                for i in range(customers)]
+        seed = [
+            make_delivery(
+                template,
+                f"evt_seed_{i:04d}",
+                f"cus_fresh_{i:04d}",
+                f"seed{i}@bench.example",
+                int(time.time()) - 5,
+            )
+            for i in range(customers)
+        ]
         asyncio.run(send_closed_loop(receiver.url, seed, 16, 60))
         thread = threading.Thread(target=daemon, name="sensor-loop", daemon=True)
         thread.start()
         deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and not _mart_has(db_url, "seed0@bench.example"):
+        while time.monotonic() < deadline and not _mart_has(
+            db_url, "seed0@bench.example"
+        ):
             time.sleep(1)
 
         total = int(rate * seconds)
@@ -352,8 +432,11 @@ def run_freshness(db_url: str, workers: int, seconds: float, rate: float,
                     time.sleep(delay)
                 email = f"fresh{index}@bench.example"
                 body, headers = make_delivery(
-                    template, f"evt_fresh_{index:06d}", f"cus_fresh_{index % customers:04d}",
-                    email, int(time.time()),
+                    template,
+                    f"evt_fresh_{index:06d}",
+                    f"cus_fresh_{index % customers:04d}",
+                    email,
+                    int(time.time()),
                 )
                 response = client.post(receiver.url, content=body, headers=headers)
                 if response.status_code == 200:
@@ -385,15 +468,20 @@ def run_freshness(db_url: str, workers: int, seconds: float, rate: float,
 
 def _mart_has(db_url: str, email: str) -> bool:
     with connect(db_url) as conn:
-        exists = conn.execute("select to_regclass('analytics.stripe_customers')").fetchone()[0]
+        exists = conn.execute(
+            "select to_regclass('analytics.stripe_customers')"
+        ).fetchone()[0]
         if exists is None:
             return False
         return conn.execute(
-            "select exists (select 1 from analytics.stripe_customers where email = %s)", (email,)
+            "select exists (select 1 from analytics.stripe_customers where email = %s)",
+            (email,),
         ).fetchone()[0]
 
 
-def _poll_mart(db_url: str, customers: int, arrivals: dict[int, float], seen: dict[int, float]) -> None:
+def _poll_mart(
+    db_url: str, customers: int, arrivals: dict[int, float], seen: dict[int, float]
+) -> None:
     """Record when each sent update shows in the mart.
 
     Update `i` sets `fresh{i}@...` on customer `i % customers`. A mart row
@@ -402,11 +490,19 @@ def _poll_mart(db_url: str, customers: int, arrivals: dict[int, float], seen: di
     """
     now = time.monotonic()
     with connect(db_url) as conn:
-        if conn.execute("select to_regclass('analytics.stripe_customers')").fetchone()[0] is None:
+        if (
+            conn.execute("select to_regclass('analytics.stripe_customers')").fetchone()[
+                0
+            ]
+            is None
+        ):
             return
-        emails = [row[0] for row in conn.execute(
-            "select email from analytics.stripe_customers where email like 'fresh%%'"
-        )]
+        emails = [
+            row[0]
+            for row in conn.execute(
+                "select email from analytics.stripe_customers where email like 'fresh%%'"
+            )
+        ]
     newest: dict[int, int] = {}
     for email in emails:
         index = int(email.removeprefix("fresh").split("@")[0])
@@ -418,37 +514,78 @@ def _poll_mart(db_url: str, customers: int, arrivals: dict[int, float], seen: di
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workers", type=int, default=2, help="receiver worker processes")
-    parser.add_argument("--seconds", type=float, default=20.0, help="length of each load phase")
-    parser.add_argument("--concurrency", type=int, default=64, help="requests in flight, closed loop")
-    parser.add_argument("--rate", type=float, default=1000.0, help="offered events/s, open loop")
-    parser.add_argument("--freshness-seconds", type=float, default=120.0,
-                        help="length of the freshness phase (0 skips it)")
-    parser.add_argument("--freshness-rate", type=float, default=10.0, help="events/s in the freshness phase")
-    parser.add_argument("--customers", type=int, default=50, help="customers the freshness events update")
-    parser.add_argument("--keep-database", action="store_true", help="do not drop the scratch database")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="receiver worker processes"
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=20.0, help="length of each load phase"
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=64, help="requests in flight, closed loop"
+    )
+    parser.add_argument(
+        "--rate", type=float, default=1000.0, help="offered events/s, open loop"
+    )
+    parser.add_argument(
+        "--freshness-seconds",
+        type=float,
+        default=120.0,
+        help="length of the freshness phase (0 skips it)",
+    )
+    parser.add_argument(
+        "--freshness-rate",
+        type=float,
+        default=10.0,
+        help="events/s in the freshness phase",
+    )
+    parser.add_argument(
+        "--customers",
+        type=int,
+        default=50,
+        help="customers the freshness events update",
+    )
+    parser.add_argument(
+        "--keep-database", action="store_true", help="do not drop the scratch database"
+    )
     args = parser.parse_args()
-    if args.seconds * max(args.rate, 1) > 200_000 or args.freshness_seconds > MAX_RUN_SECONDS:
-        parser.error("the run is too long: keep --seconds x --rate under 200000 and phases under 900 s")
+    if (
+        args.seconds * max(args.rate, 1) > 200_000
+        or args.freshness_seconds > MAX_RUN_SECONDS
+    ):
+        parser.error(
+            "the run is too long: keep --seconds x --rate under 200000 and phases under 900 s"
+        )
 
     name, db_url = create_database()
     try:
-        load, stored = run_throughput(db_url, args.workers, args.seconds, args.concurrency, args.rate)
+        load, stored = run_throughput(
+            db_url, args.workers, args.seconds, args.concurrency, args.rate
+        )
         freshness = None
         if args.freshness_seconds > 0:
-            freshness = run_freshness(db_url, args.workers, args.freshness_seconds,
-                                      args.freshness_rate, args.customers)
+            freshness = run_freshness(
+                db_url,
+                args.workers,
+                args.freshness_seconds,
+                args.freshness_rate,
+                args.customers,
+            )
     finally:
         if not args.keep_database:
             drop_database(name)
     report = {
         "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "platform": platform.platform()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
         "settings": vars(args),
         "load": [asdict(result) for result in load],
         "stored": stored,
-        "lost_events": (stored["closed_loop_acknowledged"] - stored["closed_loop_stored"])
+        "lost_events": (
+            stored["closed_loop_acknowledged"] - stored["closed_loop_stored"]
+        )
         + (stored["open_loop_acknowledged"] - stored["open_loop_stored"]),
         "freshness": asdict(freshness) if freshness else None,
     }

@@ -1,14 +1,15 @@
 """Which Stripe account an event belongs to, and the client that reads it.
 
 An event stored without an account came to the endpoint of the account
-whose key is in `STRIPE_API_KEY`; its id comes from `STRIPE_ACCOUNT_ID` or
-`GET /v1/account`, exactly as a sync resolves it.
+whose key is in `STRIPE_API_KEY`. Its id comes from `STRIPE_ACCOUNT_ID` or
+`GET /v1/account`, as for a sync.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+
 import psycopg
 
 from halo_stripe_pipeline.credentials import stripe_api_for_account
@@ -24,7 +25,9 @@ _platform_accounts: dict[tuple[str, str], str] = {}
 class AccountResolver:
     """Resolve the platform account once per process and hand out clients."""
 
-    def __init__(self, conn: psycopg.Connection, api_overrides: dict[str, object] | None = None) -> None:
+    def __init__(
+        self, conn: psycopg.Connection, api_overrides: dict[str, object] | None = None
+    ) -> None:
         self._conn = conn
         self._platform_account_id: str | None = None
         self._apis: dict[str, StripeApi] = {}

@@ -19,13 +19,16 @@ log = logging.getLogger(__name__)
 Action = Callable[[psycopg.Connection, str, Mapping[str, Any]], None]
 
 
-def disconnect_deauthorized(conn: psycopg.Connection, account_id: str, event: Mapping[str, Any]) -> None:
+def disconnect_deauthorized(
+    conn: psycopg.Connection, account_id: str, event: Mapping[str, Any]
+) -> None:
     from halo_stripe_pipeline.connect.accounts import disconnect_account
 
     was_connected = disconnect_account(conn, account_id)
     log.warning(
         "account %s revoked access (event %s); %s",
-        account_id, event.get("id"),
+        account_id,
+        event.get("id"),
         "it is disconnected" if was_connected else "it had no stored connection",
     )
 

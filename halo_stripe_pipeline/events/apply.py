@@ -1,10 +1,10 @@
 """Apply pending events from `stripe_raw.webhook_events` to the raw tables.
 
-One call takes a batch of pending events (skipping accounts whose
-`ingest_enabled` is off), resolves each object's final state with the rules
-in `plan.py`, re-reads from Stripe what cannot be ordered, writes with
-`bulk.upsert_objects`, and marks the events, all in one transaction: a
-failure leaves every event of the batch pending.
+One call takes a batch of pending events, skipping accounts whose
+`ingest_enabled` is off. It resolves each object's final state with the
+rules in `plan.py`, re-reads from Stripe what cannot be ordered, writes with
+`bulk.upsert_objects` and marks the events. All of it runs in one
+transaction, so a database error leaves every event of the batch pending.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from halo_stripe_pipeline.config import ConfigError
 from halo_stripe_pipeline.events.accounts import AccountResolver
 from halo_stripe_pipeline.events.actions import ACTIONS
 from halo_stripe_pipeline.events.plan import (
@@ -29,13 +30,11 @@ from halo_stripe_pipeline.events.plan import (
     resolve_object,
     states_from_event,
 )
+from halo_stripe_pipeline.events.types import ACTION_EVENT_TYPES
 from halo_stripe_pipeline.ingest.object_types import (
     OBJECT_TYPES_BY_NAME,
-    complete_subscription_items,
 )
-from halo_stripe_pipeline.events.types import ACTION_EVENT_TYPES
 from halo_stripe_pipeline.stripe_client import StripeApiError
-from halo_stripe_pipeline.config import ConfigError
 from halo_stripe_pipeline.warehouse import bulk
 
 log = logging.getLogger(__name__)
@@ -67,8 +66,12 @@ class ApplyReport:
     events_failed: int = 0
     objects_fetched: int = 0
     # (account id, table) -> events applied to it / rows written to it.
-    events_by_table: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
-    objects_changed: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
+    events_by_table: dict[tuple[str, str], int] = field(
+        default_factory=lambda: defaultdict(int)
+    )
+    objects_changed: dict[tuple[str, str], int] = field(
+        default_factory=lambda: defaultdict(int)
+    )
     # (event id, account id) of each applied event, in arrival order.
     applied_events: list[tuple[str, str]] = field(default_factory=list)
     max_seq: int | None = None
@@ -157,8 +160,12 @@ def _stored_states(
             "select id, observed_at, is_deleted from {table}"
             " where account_id = %s and id = any(%s)"
         ).format(table=sql.Identifier(bulk.RAW_SCHEMA, _table(object_type)))
-        for object_id, observed_at, is_deleted in conn.execute(query, (account_id, ids)):
-            stored[(account_id, object_type, object_id)] = StoredState(observed_at, is_deleted)
+        for object_id, observed_at, is_deleted in conn.execute(
+            query, (account_id, ids)
+        ):
+            stored[(account_id, object_type, object_id)] = StoredState(
+                observed_at, is_deleted
+            )
     return stored
 
 
@@ -176,7 +183,9 @@ class EventApplier:
         self.resolver = resolver
         self.report = ApplyReport()
         # (account, type, observed_at, deleted) -> objects to upsert together.
-        self._writes: dict[tuple[str, str, datetime, bool], _Write] = defaultdict(_Write)
+        self._writes: dict[tuple[str, str, datetime, bool], _Write] = defaultdict(
+            _Write
+        )
         self._failed: dict[str, str] = {}
         self._superseded_keys: set[ObjectKey] = set()
 
@@ -194,7 +203,9 @@ class EventApplier:
                 key = (event.account_id, state.object_type, state.object_id)
                 states_by_key[key].append(state)
                 keys_by_event[event.id].append(key)
-            listings.extend((event.account_id, listing) for listing in extracted.refund_listings)
+            listings.extend(
+                (event.account_id, listing) for listing in extracted.refund_listings
+            )
 
         stored = _stored_states(self.conn, states_by_key)
         for key, states in states_by_key.items():
@@ -205,7 +216,9 @@ class EventApplier:
         self._mark_events(events, keys_by_event)
         return self.report
 
-    def _decide(self, key: ObjectKey, decision: Decision, states: Sequence[ObjectState]) -> None:
+    def _decide(
+        self, key: ObjectKey, decision: Decision, states: Sequence[ObjectState]
+    ) -> None:
         account_id, object_type, object_id = key
         if decision.action == "skip":
             log.debug("skipping %s %s: %s", object_type, object_id, decision.reason)
@@ -213,7 +226,12 @@ class EventApplier:
             return
         assert decision.state is not None
         if decision.action == "fetch":
-            log.info("re-reading %s %s from Stripe: %s", object_type, object_id, decision.reason)
+            log.info(
+                "re-reading %s %s from Stripe: %s",
+                object_type,
+                object_id,
+                decision.reason,
+            )
             self._fetch(key, decision.state.created, states)
             return
         data = decision.state.data
@@ -224,9 +242,13 @@ class EventApplier:
         except (StripeApiError, ConfigError) as error:
             self._fail(states, f"completing {object_type} {object_id} failed: {error}")
             return
-        self._queue(account_id, object_type, observed_at, data, deleted=decision.deleted)
+        self._queue(
+            account_id, object_type, observed_at, data, deleted=decision.deleted
+        )
 
-    def _complete(self, account_id: str, object_type: str, data: Mapping[str, Any]) -> Mapping[str, Any]:
+    def _complete(
+        self, account_id: str, object_type: str, data: Mapping[str, Any]
+    ) -> Mapping[str, Any]:
         spec = OBJECT_TYPES_BY_NAME[object_type]
         if spec.complete is None:
             return data
@@ -236,12 +258,16 @@ class EventApplier:
         self.report.objects_fetched += 1
         return spec.complete(self.resolver.api_for(account_id), dict(data))
 
-    def _fetch(self, key: ObjectKey, newest_created: int, states: Sequence[ObjectState]) -> None:
+    def _fetch(
+        self, key: ObjectKey, newest_created: int, states: Sequence[ObjectState]
+    ) -> None:
         account_id, object_type, object_id = key
         endpoint = OBJECT_TYPES_BY_NAME[object_type].endpoint
         started = datetime.now(timezone.utc)
         # The read reflects at least the newest event, even with a slow local clock.
-        observed_at = max(started, datetime.fromtimestamp(newest_created, tz=timezone.utc))
+        observed_at = max(
+            started, datetime.fromtimestamp(newest_created, tz=timezone.utc)
+        )
         try:
             api = self.resolver.api_for(account_id)
             data = api.get(f"{endpoint}/{object_id}")
@@ -252,9 +278,15 @@ class EventApplier:
         except StripeApiError as error:
             missing = error.code == "resource_missing" or error.http_status == 404
             if missing and object_type == "customers":
-                # Stripe answers 200 with `deleted: true` for a deleted
-                # customer; an emulator may answer 404 instead.
-                self._queue(account_id, object_type, observed_at, {"id": object_id, "deleted": True}, deleted=True)
+                # Stripe returns 200 with `deleted: true` for a deleted
+                # customer, but localstripe returns 404.
+                self._queue(
+                    account_id,
+                    object_type,
+                    observed_at,
+                    {"id": object_id, "deleted": True},
+                    deleted=True,
+                )
                 return
             self._fail(states, f"GET {endpoint}/{object_id} failed: {error}")
             return
@@ -265,7 +297,8 @@ class EventApplier:
 
     def _list_refunds(self, account_id: str, listing: RefundListing) -> None:
         observed_at = max(
-            datetime.now(timezone.utc), datetime.fromtimestamp(listing.created, tz=timezone.utc)
+            datetime.now(timezone.utc),
+            datetime.fromtimestamp(listing.created, tz=timezone.utc),
         )
         try:
             api = self.resolver.api_for(account_id)
@@ -275,7 +308,9 @@ class EventApplier:
                 for refund in page
             ]
         except (StripeApiError, ConfigError) as error:
-            self._failed[listing.event_id] = f"listing refunds of {listing.charge_id} failed: {error}"
+            self._failed[listing.event_id] = (
+                f"listing refunds of {listing.charge_id} failed: {error}"
+            )
             return
         self.report.objects_fetched += len(refunds)
         for refund in refunds:
@@ -301,21 +336,37 @@ class EventApplier:
             self._failed.setdefault(state.event_id, message)
 
     def _write_all(self) -> None:
-        for (account_id, object_type, observed_at, deleted), write in self._writes.items():
+        for (
+            account_id,
+            object_type,
+            observed_at,
+            deleted,
+        ), write in self._writes.items():
             table = _table(object_type)
             result = bulk.upsert_objects(
-                self.conn, table, account_id, write.objects, observed_at=observed_at, deleted=deleted
+                self.conn,
+                table,
+                account_id,
+                write.objects,
+                observed_at=observed_at,
+                deleted=deleted,
             )
             changed = result.written
             if write.deleted_ids:
-                # A deletion wins whatever the row's observed_at says.
+                # A deletion wins over any observed_at the row has.
                 changed += bulk.mark_deleted(
-                    self.conn, table, account_id, write.deleted_ids, observed_at=observed_at
+                    self.conn,
+                    table,
+                    account_id,
+                    write.deleted_ids,
+                    observed_at=observed_at,
                 )
             self.report.objects_changed[(account_id, table)] += changed
 
     def _mark_events(
-        self, events: Sequence[PendingEvent], keys_by_event: Mapping[str, list[ObjectKey]]
+        self,
+        events: Sequence[PendingEvent],
+        keys_by_event: Mapping[str, list[ObjectKey]],
     ) -> None:
         applied: list[str] = []
         superseded: list[str] = []
@@ -370,7 +421,10 @@ def apply_pending_events(
         if not events:
             return ApplyReport()
         log.info(
-            "applying %d events (seq %d..%d)", len(events), events[0].seq, events[-1].seq
+            "applying %d events (seq %d..%d)",
+            len(events),
+            events[0].seq,
+            events[-1].seq,
         )
         report = EventApplier(conn, resolver).apply(events)
     log.info(

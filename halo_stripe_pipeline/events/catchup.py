@@ -1,9 +1,9 @@
 """Recover events the receiver missed by reading `GET /v1/events`.
 
 For each account the listing starts an hour before the newest event already
-applied, because deliveries arrive out of order and an event older than the
-newest applied one can still be missing; events already stored are skipped by
-their id. Stripe keeps events for 30 days, so a longer gap needs a full sync.
+applied. Deliveries arrive out of order, so an event older than the newest
+applied one can still be missing. Events already stored are skipped by id.
+Stripe keeps events for 30 days, so a longer gap needs a full sync.
 """
 
 from __future__ import annotations
@@ -48,7 +48,9 @@ class CatchUpReport:
         return sum(account.listed for account in self.accounts)
 
 
-def last_applied_at(conn: psycopg.Connection, account_id: str, is_platform: bool) -> datetime | None:
+def last_applied_at(
+    conn: psycopg.Connection, account_id: str, is_platform: bool
+) -> datetime | None:
     """Return the `created` time of the newest applied event of the account."""
     row = conn.execute(
         """
@@ -64,7 +66,7 @@ def last_applied_at(conn: psycopg.Connection, account_id: str, is_platform: bool
 def catch_up_start(
     conn: psycopg.Connection, account_id: str, is_platform: bool, since: datetime | None
 ) -> datetime:
-    """Return where the listing starts, raising ConfigError when nothing says."""
+    """Return where the listing starts; raise ConfigError when there is no start point."""
     if since is not None:
         return since
     last = last_applied_at(conn, account_id, is_platform)
@@ -91,7 +93,8 @@ def catch_up_account(
         log.warning(
             "catch-up for %s starts at %s, but Stripe keeps events only 30 days; "
             "run `halo-stripe sync` to recover older changes",
-            account_id, start.isoformat(),
+            account_id,
+            start.isoformat(),
         )
     result = AccountCatchUp(account_id=account_id, since=start)
     api = resolver.api_for(account_id)
@@ -118,12 +121,17 @@ def catch_up_account(
             result.stored += len(insert_events(conn, rows))
     log.info(
         "listed %d events of %s in %.1fs; %d were missing and are now stored",
-        result.listed, account_id, time.monotonic() - started, result.stored,
+        result.listed,
+        account_id,
+        time.monotonic() - started,
+        result.stored,
     )
     return result
 
 
-def accounts_to_catch_up(conn: psycopg.Connection, resolver: AccountResolver) -> list[str]:
+def accounts_to_catch_up(
+    conn: psycopg.Connection, resolver: AccountResolver
+) -> list[str]:
     """Return every account with a settings row, or the platform account alone."""
     rows = conn.execute(
         "select account_id from halo.integration_settings where ingest_enabled order by account_id"

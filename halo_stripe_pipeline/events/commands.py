@@ -20,8 +20,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="run the webhook receiver (and the routes other parts mount)",
         description="Serve POST /api/integrations/stripe/webhook and /health with uvicorn.",
     )
-    serve.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
-    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"TCP port (default {DEFAULT_PORT})")
+    serve.add_argument(
+        "--host",
+        default=DEFAULT_HOST,
+        help=f"address to listen on (default {DEFAULT_HOST})",
+    )
+    serve.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help=f"TCP port (default {DEFAULT_PORT})",
+    )
     serve.add_argument(
         "--workers", type=int, default=1, help="uvicorn worker processes (default 1)"
     )
@@ -35,22 +44,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "store the events not yet stored, then apply them in a Dagster run."
         ),
     )
-    catch_up.add_argument("--account", help="Stripe account id (default: every account with settings)")
+    catch_up.add_argument(
+        "--account", help="Stripe account id (default: every account with settings)"
+    )
     catch_up.add_argument(
         "--since", type=parse_instant, help="start instant, ISO 8601 or Unix seconds"
     )
     catch_up.add_argument(
-        "--no-apply", action="store_true", help="store the events but leave them pending"
+        "--no-apply",
+        action="store_true",
+        help="store the events but leave them pending",
     )
     catch_up.set_defaults(handler=run_catch_up)
 
-    events = subparsers.add_parser("events", help="inspect or apply stored webhook events")
-    events_commands = events.add_subparsers(dest="events_command", required=True, metavar="ACTION")
+    events = subparsers.add_parser(
+        "events", help="inspect or apply stored webhook events"
+    )
+    events_commands = events.add_subparsers(
+        dest="events_command", required=True, metavar="ACTION"
+    )
     status = events_commands.add_parser("status", help="count stored events by status")
     status.set_defaults(handler=run_events_status)
-    apply = events_commands.add_parser("apply", help="apply pending events now, in a Dagster run")
+    apply = events_commands.add_parser(
+        "apply", help="apply pending events now, in a Dagster run"
+    )
     apply.add_argument(
-        "--no-marts", action="store_true", help="do not rebuild the marts after applying"
+        "--no-marts",
+        action="store_true",
+        help="do not rebuild the marts after applying",
     )
     apply.set_defaults(handler=run_events_apply)
     retry = events_commands.add_parser(
@@ -59,9 +80,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     retry.set_defaults(handler=run_events_retry)
 
     notifications = subparsers.add_parser(
-        "notifications", help="switch Slack notifications of Stripe events and post the outbox"
+        "notifications",
+        help="switch Slack notifications of Stripe events and post the outbox",
     )
-    actions = notifications.add_subparsers(dest="notifications_command", required=True, metavar="ACTION")
+    actions = notifications.add_subparsers(
+        dest="notifications_command", required=True, metavar="ACTION"
+    )
     for name, help_text in (
         ("enable", "post Slack messages for Stripe events (type stripe_event)"),
         ("disable", "stop queueing Slack messages for Stripe events"),
@@ -97,7 +121,12 @@ def run_serve(args: argparse.Namespace) -> int:
     import os
 
     os.environ["HALO_DATABASE_URL"] = database_url()
-    log.info("serving the receiver on http://%s:%d with %d workers", args.host, args.port, args.workers)
+    log.info(
+        "serving the receiver on http://%s:%d with %d workers",
+        args.host,
+        args.port,
+        args.workers,
+    )
     uvicorn.run(
         "webhook_receiver.app:create_app",
         factory=True,
@@ -112,19 +141,26 @@ def run_serve(args: argparse.Namespace) -> int:
 
 def run_apply_job(refresh_marts: bool = True) -> dict:
     """Run `apply_stripe_events` in this process; return the apply op's counts."""
-    from halo_stripe_pipeline.cli import CommandError
-    from halo_stripe_pipeline.events.definitions import ApplyEventsConfig, apply_stripe_events_job
-    from halo_stripe_pipeline.instance import get_instance
-
     import dagster as dg
+
+    from halo_stripe_pipeline.cli import CommandError
+    from halo_stripe_pipeline.events.definitions import (
+        ApplyEventsConfig,
+        apply_stripe_events_job,
+    )
+    from halo_stripe_pipeline.instance import get_instance
 
     result = apply_stripe_events_job.execute_in_process(
         instance=get_instance(),
-        run_config=dg.RunConfig(ops={"apply_events": ApplyEventsConfig(refresh_marts=refresh_marts)}),
+        run_config=dg.RunConfig(
+            ops={"apply_events": ApplyEventsConfig(refresh_marts=refresh_marts)}
+        ),
         raise_on_error=False,
     )
     if not result.success:
-        raise CommandError(f"the apply run {result.run_id} failed; see `dagster` logs for the error")
+        raise CommandError(
+            f"the apply run {result.run_id} failed; see `dagster` logs for the error"
+        )
     return result.output_for_node("apply_events")
 
 
@@ -135,7 +171,9 @@ def run_catch_up(args: argparse.Namespace) -> int:
 
     with connect(database_url()) as conn:
         ensure_schema(conn)
-        report = catch_up(conn, AccountResolver(conn), account_id=args.account, since=args.since)
+        report = catch_up(
+            conn, AccountResolver(conn), account_id=args.account, since=args.since
+        )
     for account in report.accounts:
         print(
             f"{account.account_id}: {account.listed} events listed since "
@@ -164,7 +202,9 @@ def run_events_status(args: argparse.Namespace) -> int:
     if not rows:
         print("no events stored")
     for status, count, last in rows:
-        print(f"{status:<11} {count:>9}  last received {last.isoformat(timespec='seconds')}")
+        print(
+            f"{status:<11} {count:>9}  last received {last.isoformat(timespec='seconds')}"
+        )
     return 0
 
 
@@ -208,10 +248,14 @@ def run_notifications(args: argparse.Namespace) -> int:
             return 0
         if action == "send":
             report = send_pending(conn)
-            print(f"{report.sent} sent, {report.failed} failed, {report.pending} still queued")
+            print(
+                f"{report.sent} sent, {report.failed} failed, {report.pending} still queued"
+            )
             return 0 if not report.failed else 1
         counts = dict(
-            conn.execute("select status, count(*) from halo.slack_outbox group by status").fetchall()
+            conn.execute(
+                "select status, count(*) from halo.slack_outbox group by status"
+            ).fetchall()
         )
         print(f"stripe_event: {'enabled' if is_enabled(conn) else 'disabled'}")
         print(f"slack: {'configured' if slack_configured() else 'not configured'}")

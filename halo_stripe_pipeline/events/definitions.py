@@ -3,7 +3,8 @@
 `stripe_events_sensor` turns pending events into runs of `apply_stripe_events`.
 A run applies them to `stripe_raw`, reports an asset materialization per raw
 table and account, rebuilds the dbt marts when any row changed, then posts
-the Slack outbox (after the rebuild, so messages name the matched company). `slack_outbox_sensor` retries messages Slack did not take.
+the Slack outbox (after the rebuild, so messages name the matched company).
+`slack_outbox_sensor` retries messages Slack did not take.
 
 This module does not use `from __future__ import annotations`: Dagster reads
 the op functions' annotations at definition time.
@@ -13,7 +14,7 @@ import importlib
 import logging
 import time
 from collections.abc import Iterator
-from typing import Any, Optional
+from typing import Any
 
 import dagster as dg
 
@@ -38,7 +39,7 @@ ACTIVE_RUN_STATUSES = [
 
 
 class ApplyEventsConfig(dg.Config):
-    up_to_seq: Optional[int] = None
+    up_to_seq: int | None = None
     limit: int = 20_000
     refresh_marts: bool = True
 
@@ -61,8 +62,12 @@ def _materializations(report: Any) -> Iterator[dg.AssetMaterialization]:
             partition=account_id,
             description="Applied Stripe events",
             metadata={
-                "events_applied": dg.MetadataValue.int(report.events_by_table.get((account_id, table), 0)),
-                "objects_changed": dg.MetadataValue.int(report.objects_changed.get((account_id, table), 0)),
+                "events_applied": dg.MetadataValue.int(
+                    report.events_by_table.get((account_id, table), 0)
+                ),
+                "objects_changed": dg.MetadataValue.int(
+                    report.objects_changed.get((account_id, table), 0)
+                ),
                 "accounts": dg.MetadataValue.json(report.accounts),
                 "source": dg.MetadataValue.text("stripe webhook events"),
             },
@@ -70,7 +75,9 @@ def _materializations(report: Any) -> Iterator[dg.AssetMaterialization]:
 
 
 @dg.op(out=dg.Out(dict, description="Counts of the applied batch."))
-def apply_events(context: dg.OpExecutionContext, config: ApplyEventsConfig) -> Iterator[Any]:
+def apply_events(
+    context: dg.OpExecutionContext, config: ApplyEventsConfig
+) -> Iterator[Any]:
     """Apply pending Stripe events to `stripe_raw` and queue their Slack messages."""
     from halo_stripe_pipeline.events.accounts import AccountResolver
     from halo_stripe_pipeline.events.apply import apply_pending_events
@@ -78,7 +85,9 @@ def apply_events(context: dg.OpExecutionContext, config: ApplyEventsConfig) -> I
     from halo_stripe_pipeline.warehouse import connect
 
     db_url = database_url()
-    context.log.info("applying pending Stripe events up to seq %s", config.up_to_seq or "latest")
+    context.log.info(
+        "applying pending Stripe events up to seq %s", config.up_to_seq or "latest"
+    )
     with connect(db_url) as conn:
         report = apply_pending_events(
             conn, AccountResolver(conn), up_to_seq=config.up_to_seq, limit=config.limit
@@ -90,11 +99,16 @@ def apply_events(context: dg.OpExecutionContext, config: ApplyEventsConfig) -> I
     else:
         context.log.info(
             "applied %d events (%d superseded, %d failed), %d rows changed in accounts %s",
-            report.events_applied, report.events_superseded, report.events_failed,
-            report.total_objects_changed, ", ".join(report.accounts) or "-",
+            report.events_applied,
+            report.events_superseded,
+            report.events_failed,
+            report.total_objects_changed,
+            ", ".join(report.accounts) or "-",
         )
     if report.events_failed:
-        context.log.warning("%d events failed; they are retried by later runs", report.events_failed)
+        context.log.warning(
+            "%d events failed; they are retried by later runs", report.events_failed
+        )
     _ensure_partitions(context.instance, report.accounts)
     yield from _materializations(report)
     yield dg.Output(
@@ -104,7 +118,11 @@ def apply_events(context: dg.OpExecutionContext, config: ApplyEventsConfig) -> I
             "events_failed": report.events_failed,
             "objects_changed": report.total_objects_changed,
             "tables_changed": sorted(
-                {table for (_, table), changed in report.objects_changed.items() if changed}
+                {
+                    table
+                    for (_, table), changed in report.objects_changed.items()
+                    if changed
+                }
             ),
             "accounts": report.accounts,
             "messages_queued": queued,
@@ -130,12 +148,14 @@ def _send_outbox(context: dg.OpExecutionContext) -> dict:
         report = send_pending(conn)
     if report.failed:
         context.log.warning(
-            "Slack did not take %d messages; %d stay queued", report.failed, report.pending
+            "Slack did not take %d messages; %d stay queued",
+            report.failed,
+            report.pending,
         )
     return {"sent": report.sent, "failed": report.failed, "pending": report.pending}
 
 
-def build_marts_function() -> Optional[Any]:
+def build_marts_function() -> Any | None:
     """Return `marts.build.build_marts`, or None while the marts part is absent."""
     try:
         module = importlib.import_module("halo_stripe_pipeline.marts.build")
@@ -159,17 +179,22 @@ def refresh_marts(context: dg.OpExecutionContext, summary: dict) -> dict:
         return summary
     build_marts = build_marts_function()
     if build_marts is None:
-        context.log.warning("the marts part is not installed; skipping the mart refresh")
+        context.log.warning(
+            "the marts part is not installed; skipping the mart refresh"
+        )
         return summary
     # `@source` selects what depends on the changed raw tables plus every
     # parent those models need, so a first build is complete too. dbt unit
     # tests check SQL logic, not data, and are left to full builds.
     # One space-separated value: dagster-dbt 0.29 moves the second and later
     # values of a multi-value `--select` in front of the other flags.
-    selection = " ".join(f"@source:stripe_raw.{table}" for table in summary["tables_changed"])
+    selection = " ".join(
+        f"@source:stripe_raw.{table}" for table in summary["tables_changed"]
+    )
     context.log.info(
         "rebuilding the marts downstream of %s after %d changed rows",
-        ", ".join(summary["tables_changed"]), summary["objects_changed"],
+        ", ".join(summary["tables_changed"]),
+        summary["objects_changed"],
     )
     started = time.monotonic()
     build_marts(database_url(), select=selection, exclude=MART_REFRESH_EXCLUDE)
@@ -214,19 +239,28 @@ def stripe_events_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult
     from halo_stripe_pipeline.warehouse import connect
 
     if _active_run(context.instance, APPLY_JOB):
-        return dg.SensorResult(skip_reason="a run of apply_stripe_events is in progress")
+        return dg.SensorResult(
+            skip_reason="a run of apply_stripe_events is in progress"
+        )
     with connect(database_url()) as conn:
         batch = pending_batch(conn)
     if batch is None:
         return dg.SensorResult(skip_reason="no pending events")
-    context.log.info("requesting a run for %d pending events up to seq %d", batch.count, batch.max_seq)
+    context.log.info(
+        "requesting a run for %d pending events up to seq %d",
+        batch.count,
+        batch.max_seq,
+    )
     return dg.SensorResult(
         run_requests=[
             dg.RunRequest(
                 run_config=dg.RunConfig(
                     ops={"apply_events": ApplyEventsConfig(up_to_seq=batch.max_seq)}
                 ),
-                tags={"halo/events": str(batch.count), "halo/up_to_seq": str(batch.max_seq)},
+                tags={
+                    "halo/events": str(batch.count),
+                    "halo/up_to_seq": str(batch.max_seq),
+                },
             )
         ],
     )
@@ -244,7 +278,9 @@ def slack_outbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
 
     if not slack_configured():
         return dg.SensorResult(skip_reason="Slack is not configured")
-    if _active_run(context.instance, SLACK_JOB) or _active_run(context.instance, APPLY_JOB):
+    if _active_run(context.instance, SLACK_JOB) or _active_run(
+        context.instance, APPLY_JOB
+    ):
         return dg.SensorResult(skip_reason="a run that posts the outbox is in progress")
     with connect(database_url()) as conn:
         row = conn.execute(

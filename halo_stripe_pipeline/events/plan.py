@@ -78,7 +78,9 @@ def _state(
     )
 
 
-def _to_fetch(event: Mapping[str, Any], seq: int, type_name: str, object_id: str) -> ObjectState:
+def _to_fetch(
+    event: Mapping[str, Any], seq: int, type_name: str, object_id: str
+) -> ObjectState:
     return ObjectState(
         object_type=type_name,
         object_id=object_id,
@@ -100,8 +102,8 @@ def _embedded_list(obj: Mapping[str, Any], key: str) -> list[Mapping[str, Any]] 
 def states_from_event(event: Mapping[str, Any], seq: int = 0) -> EventStates:
     """Return every object state `event` carries, in old and new payload shapes.
 
-    Charges embedded their refunds until API 2022-11-15 and PaymentIntents
-    their charges; newer payloads carry neither, so a refunded charge lists
+    Charges embedded their refunds until API 2022-11-15, and PaymentIntents
+    their charges. Newer payloads carry neither, so a refunded charge lists
     its refunds and a PaymentIntent fetches its `latest_charge`.
     """
     result = EventStates()
@@ -152,7 +154,7 @@ def _add_payment_intent_charges(
 
 @dataclass(frozen=True)
 class StoredState:
-    """What a raw row already reflects."""
+    """The state a raw row already reflects."""
 
     observed_at: datetime
     is_deleted: bool
@@ -160,7 +162,7 @@ class StoredState:
 
 @dataclass(frozen=True)
 class Decision:
-    """What to do with one object: write `state`, fetch it, or skip (superseded)."""
+    """The action for one object: write `state`, fetch it, or skip it (superseded)."""
 
     action: str  # "write", "fetch" or "skip"
     state: ObjectState | None = None
@@ -173,7 +175,9 @@ def _same_data(states: Sequence[ObjectState]) -> bool:
     return all(state.data == first for state in states[1:])
 
 
-def resolve_object(states: Sequence[ObjectState], stored: StoredState | None) -> Decision:
+def resolve_object(
+    states: Sequence[ObjectState], stored: StoredState | None
+) -> Decision:
     """Decide one object's write from its batch states and its stored row."""
     ordered = sorted(states, key=lambda state: (state.created, state.seq))
     deletions = [state for state in ordered if state.deleted]
@@ -189,9 +193,13 @@ def resolve_object(states: Sequence[ObjectState], stored: StoredState | None) ->
 
     same_second = [state for state in ordered if state.created == newest.created]
     if any(state.data is None for state in same_second):
-        return Decision("fetch", state=newest, reason="the event names the object only by id")
+        return Decision(
+            "fetch", state=newest, reason="the event names the object only by id"
+        )
     if len(same_second) > 1 and not _same_data(same_second):
         return Decision("fetch", state=newest, reason="several states share one second")
     if stored_second is not None and stored_second == newest.created:
-        return Decision("fetch", state=newest, reason="the row was observed in the same second")
+        return Decision(
+            "fetch", state=newest, reason="the row was observed in the same second"
+        )
     return Decision("write", state=newest)

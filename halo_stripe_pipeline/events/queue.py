@@ -1,4 +1,4 @@
-"""What the sensor needs to know about the events waiting to be applied."""
+"""The sensor's view of the events waiting to be applied."""
 
 from __future__ import annotations
 
@@ -19,7 +19,9 @@ class PendingBatch:
     oldest_received_seconds: float
 
 
-def pending_batch(conn: psycopg.Connection, resolver: AccountResolver | None = None) -> PendingBatch | None:
+def pending_batch(
+    conn: psycopg.Connection, resolver: AccountResolver | None = None
+) -> PendingBatch | None:
     """Return the events a run would apply now, or None when there are none.
 
     Events of an account whose `ingest_enabled` is off do not count, so a
@@ -34,8 +36,8 @@ def pending_batch(conn: psycopg.Connection, resolver: AccountResolver | None = N
         try:
             platform = (resolver or AccountResolver(conn)).platform_account_id()
         except ConfigError:
-            # Without a platform account the run would fail the same way and
-            # say why; count the account-less events as waiting.
+            # Without a platform account the run fails with the same error
+            # and reports it, so the account-less events count as waiting.
             platform = None
     row = conn.execute(
         """
@@ -47,9 +49,17 @@ def pending_batch(conn: psycopg.Connection, resolver: AccountResolver | None = N
         where (e.status = 'pending' or (e.status = 'failed' and e.attempts < %(max_attempts)s))
           and (coalesce(s.ingest_enabled, true) or e.type = any(%(action_types)s))
         """,
-        {"platform": platform, "max_attempts": MAX_ATTEMPTS, "action_types": list(ACTION_EVENT_TYPES)},
+        {
+            "platform": platform,
+            "max_attempts": MAX_ATTEMPTS,
+            "action_types": list(ACTION_EVENT_TYPES),
+        },
     ).fetchone()
     count, max_seq, oldest = row
     if not count:
         return None
-    return PendingBatch(count=int(count), max_seq=int(max_seq), oldest_received_seconds=float(oldest or 0))
+    return PendingBatch(
+        count=int(count),
+        max_seq=int(max_seq),
+        oldest_received_seconds=float(oldest or 0),
+    )

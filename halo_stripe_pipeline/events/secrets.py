@@ -1,6 +1,6 @@
 """Webhook signing secrets: the environment's and those other parts store.
 
-`STRIPE_WEBHOOK_SECRET` holds one secret, or several separated by commas while
+`STRIPE_WEBHOOK_SECRET` contains one secret, or several separated by commas while
 a secret is being rotated. A part that stores endpoint secrets (Connect keeps
 one per connected account, encrypted) registers a provider with
 `register_secret_provider`; the receiver asks the providers only when no
@@ -58,9 +58,13 @@ def stored_secrets(conn: psycopg.Connection, account_id_hint: str | None) -> lis
     return secrets
 
 
-def active_secrets(conn: psycopg.Connection | None, account_id_hint: str | None) -> list[str]:
+def active_secrets(
+    conn: psycopg.Connection | None, account_id_hint: str | None
+) -> list[str]:
     """Return every secret a delivery may be signed with: environment first."""
     secrets = env_secrets()
     if conn is not None:
-        secrets.extend(s for s in stored_secrets(conn, account_id_hint) if s not in secrets)
+        secrets.extend(
+            s for s in stored_secrets(conn, account_id_hint) if s not in secrets
+        )
     return secrets

@@ -13,7 +13,12 @@ from typing import Any
 
 import psycopg
 
-from halo_stripe_pipeline.events.types import event_account, event_object, is_processed, object_id
+from halo_stripe_pipeline.events.types import (
+    event_account,
+    event_object,
+    is_processed,
+    object_id,
+)
 
 # One statement for any number of events: arrays in, new ids out. A
 # redelivered id (or the same id twice in one batch) is skipped, not updated.

@@ -1,4 +1,4 @@
-"""Which Stripe events the product processes, and what each one refers to."""
+"""The Stripe event types the product processes, and the object each refers to."""
 
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ PROCESSED_EVENT_TYPES = frozenset(
     }
 )
 
-# Event types that change the integration rather than a raw table; see
-# `actions.py`. They apply whatever the account's ingest switch says.
+# Event types that change the integration rather than a raw table (see
+# `actions.py`). They apply even while the account's ingest is off.
 ACTION_EVENT_TYPES = frozenset({"account.application.deauthorized"})
 
 # Event types whose object no longer exists in Stripe once they are sent.

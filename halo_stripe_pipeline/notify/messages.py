@@ -27,7 +27,7 @@ NOTIFICATION_TYPE = "stripe_event"
 
 @dataclass(frozen=True)
 class Party:
-    """Who an event is about: the Stripe customer and the matched company."""
+    """The parties an event concerns: the Stripe customer and the matched company."""
 
     customer_id: str | None
     customer_name: str | None
@@ -42,7 +42,11 @@ def escape(text: str) -> str:
 
 def format_amount(amount: Any, currency: Any) -> str | None:
     """Return `12.50 USD` (or `1000 JPY`) for minor units, None when either is missing."""
-    if not isinstance(amount, int) or isinstance(amount, bool) or not isinstance(currency, str):
+    if (
+        not isinstance(amount, int)
+        or isinstance(amount, bool)
+        or not isinstance(currency, str)
+    ):
         return None
     try:
         return format_minor(amount, currency)
@@ -54,11 +58,18 @@ def customer_label(party: Party) -> str:
     if party.customer_name and party.customer_email:
         label = f"{party.customer_name} ({party.customer_email})"
     else:
-        label = party.customer_name or party.customer_email or party.customer_id or "unknown customer"
+        label = (
+            party.customer_name
+            or party.customer_email
+            or party.customer_id
+            or "unknown customer"
+        )
     return escape(label)
 
 
-def _subscription_amount(subscription: Mapping[str, Any]) -> tuple[int | None, str | None, str | None]:
+def _subscription_amount(
+    subscription: Mapping[str, Any],
+) -> tuple[int | None, str | None, str | None]:
     """Return the recurring total, its currency and interval (one per item sum)."""
     items = subscription.get("items")
     data = items.get("data") if isinstance(items, Mapping) else None
@@ -67,7 +78,11 @@ def _subscription_amount(subscription: Mapping[str, Any]) -> tuple[int | None, s
     interval = None
     found = False
     for item in data or []:
-        price = item.get("price") if isinstance(item.get("price"), Mapping) else item.get("plan")
+        price = (
+            item.get("price")
+            if isinstance(item.get("price"), Mapping)
+            else item.get("plan")
+        )
         if not isinstance(price, Mapping):
             continue
         unit = price.get("unit_amount", price.get("amount"))
@@ -78,7 +93,9 @@ def _subscription_amount(subscription: Mapping[str, Any]) -> tuple[int | None, s
         found = True
         currency = currency or price.get("currency")
         recurring = price.get("recurring")
-        interval = interval or (recurring.get("interval") if isinstance(recurring, Mapping) else None)
+        interval = interval or (
+            recurring.get("interval") if isinstance(recurring, Mapping) else None
+        )
         interval = interval or price.get("interval")
     return (total if found else None), currency, interval
 

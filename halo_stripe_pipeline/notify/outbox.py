@@ -17,7 +17,12 @@ from typing import Any
 
 import psycopg
 
-from halo_stripe_pipeline.notify.messages import HEADLINES, NOTIFICATION_TYPE, Party, render_message
+from halo_stripe_pipeline.notify.messages import (
+    HEADLINES,
+    NOTIFICATION_TYPE,
+    Party,
+    render_message,
+)
 from halo_stripe_pipeline.notify.slack import (
     MAX_ATTEMPTS,
     Poster,
@@ -33,7 +38,9 @@ log = logging.getLogger(__name__)
 _SENDER_LOCK_ID = 0x51AC0B0C
 
 
-def is_enabled(conn: psycopg.Connection, notification_type: str = NOTIFICATION_TYPE) -> bool:
+def is_enabled(
+    conn: psycopg.Connection, notification_type: str = NOTIFICATION_TYPE
+) -> bool:
     row = conn.execute(
         "select is_enabled from halo.notification_settings where notification_type = %s",
         (notification_type,),
@@ -41,7 +48,9 @@ def is_enabled(conn: psycopg.Connection, notification_type: str = NOTIFICATION_T
     return bool(row and row[0])
 
 
-def set_enabled(conn: psycopg.Connection, enabled: bool, notification_type: str = NOTIFICATION_TYPE) -> None:
+def set_enabled(
+    conn: psycopg.Connection, enabled: bool, notification_type: str = NOTIFICATION_TYPE
+) -> None:
     """Switch a notification type on or off."""
     conn.execute(
         "insert into halo.notification_settings (notification_type, is_enabled) values (%s, %s)"
@@ -51,10 +60,12 @@ def set_enabled(conn: psycopg.Connection, enabled: bool, notification_type: str 
     )
 
 
-def enqueue_for_events(conn: psycopg.Connection, events: Sequence[tuple[str, str]]) -> int:
+def enqueue_for_events(
+    conn: psycopg.Connection, events: Sequence[tuple[str, str]]
+) -> int:
     """Queue a message for each applied event that posts; return how many were new.
 
-    `events` holds (event id, account id) pairs. Nothing is queued while the
+    `events` contains (event id, account id) pairs. Nothing is queued while the
     `stripe_event` type is off or Slack is not configured, so switching
     either on later does not flood the channel with old events.
     """
@@ -72,7 +83,14 @@ def enqueue_for_events(conn: psycopg.Connection, events: Sequence[tuple[str, str
             "insert into halo.slack_outbox"
             " (notification_type, dedupe_key, account_id, event_id, event_type, object_id)"
             " values (%s, %s, %s, %s, %s, %s) on conflict (dedupe_key) do nothing",
-            (NOTIFICATION_TYPE, event_id, accounts[event_id], event_id, event_type, object_id),
+            (
+                NOTIFICATION_TYPE,
+                event_id,
+                accounts[event_id],
+                event_id,
+                event_type,
+                object_id,
+            ),
         )
         queued += cursor.rowcount
     if queued:
@@ -89,7 +107,9 @@ def _customer_id(obj: Mapping[str, Any]) -> str | None:
     return customer if isinstance(customer, str) else None
 
 
-def _stored_customer(conn: psycopg.Connection, account_id: str, customer_id: str) -> Mapping[str, Any]:
+def _stored_customer(
+    conn: psycopg.Connection, account_id: str, customer_id: str
+) -> Mapping[str, Any]:
     row = conn.execute(
         "select data from stripe_raw.customers where account_id = %s and id = %s",
         (account_id, customer_id),
@@ -97,7 +117,9 @@ def _stored_customer(conn: psycopg.Connection, account_id: str, customer_id: str
     return row[0] if row else {}
 
 
-def matched_company(conn: psycopg.Connection, account_id: str, customer_id: str | None) -> str | None:
+def matched_company(
+    conn: psycopg.Connection, account_id: str, customer_id: str | None
+) -> str | None:
     """Return the name of the company the marts assign to the customer.
 
     Reads `analytics.stripe_customers`, so the match follows the account's
@@ -106,7 +128,9 @@ def matched_company(conn: psycopg.Connection, account_id: str, customer_id: str 
     """
     if not customer_id:
         return None
-    exists = conn.execute("select to_regclass('analytics.stripe_customers')").fetchone()[0]
+    exists = conn.execute(
+        "select to_regclass('analytics.stripe_customers')"
+    ).fetchone()[0]
     if exists is None:
         return None
     row = conn.execute(
@@ -118,7 +142,9 @@ def matched_company(conn: psycopg.Connection, account_id: str, customer_id: str 
     return row[0] if row else None
 
 
-def party_for(conn: psycopg.Connection, account_id: str, obj: Mapping[str, Any]) -> Party:
+def party_for(
+    conn: psycopg.Connection, account_id: str, obj: Mapping[str, Any]
+) -> Party:
     """Collect the customer and company an event's object is about."""
     customer_id = _customer_id(obj)
     customer: Mapping[str, Any] = obj if obj.get("object") == "customer" else {}
@@ -141,17 +167,23 @@ def party_for(conn: psycopg.Connection, account_id: str, obj: Mapping[str, Any])
     )
 
 
-def render_queued(conn: psycopg.Connection, message_id: int, event_id: str, account_id: str) -> str:
+def render_queued(
+    conn: psycopg.Connection, message_id: int, event_id: str, account_id: str
+) -> str:
     """Render and store the text of a queued message from its stored event."""
     row = conn.execute(
         "select type, payload -> 'data' -> 'object' from stripe_raw.webhook_events where id = %s",
         (event_id,),
     ).fetchone()
     if row is None:
-        raise LookupError(f"event `{event_id}` of Slack message {message_id} is not stored")
+        raise LookupError(
+            f"event `{event_id}` of Slack message {message_id} is not stored"
+        )
     event_type, obj = row
     text = render_message(event_type, obj, party_for(conn, account_id, obj))
-    conn.execute("update halo.slack_outbox set text = %s where id = %s", (text, message_id))
+    conn.execute(
+        "update halo.slack_outbox set text = %s where id = %s", (text, message_id)
+    )
     return text
 
 
@@ -183,7 +215,9 @@ def send_pending(
     if poster is None:
         log.info("Slack is not configured; leaving queued messages in the outbox")
         return report
-    locked = conn.execute("select pg_try_advisory_lock(%s)", (_SENDER_LOCK_ID,)).fetchone()[0]
+    locked = conn.execute(
+        "select pg_try_advisory_lock(%s)", (_SENDER_LOCK_ID,)
+    ).fetchone()[0]
     if not locked:
         log.info("another sender is posting the Slack outbox; skipping this round")
         return report
@@ -195,7 +229,11 @@ def send_pending(
 
 
 def _send_due(
-    conn: psycopg.Connection, poster: Poster, current: datetime, limit: int, report: SendReport
+    conn: psycopg.Connection,
+    poster: Poster,
+    current: datetime,
+    limit: int,
+    report: SendReport,
 ) -> None:
     due = conn.execute(
         "select id, text, attempts, event_id, coalesce(account_id, '') from halo.slack_outbox"
@@ -208,7 +246,9 @@ def _send_due(
         try:
             poster(text)
         except SlackPostError as error:
-            retry_at = _record_failure(conn, message_id, attempts + 1, error, current, report)
+            retry_at = _record_failure(
+                conn, message_id, attempts + 1, error, current, report
+            )
             if error.transient:
                 # Hold the whole queue until the retry, so order is kept.
                 conn.execute(
@@ -230,7 +270,9 @@ def _send_due(
     if report.sent or report.failed:
         log.info(
             "Slack outbox: %d sent, %d failed, %d still pending",
-            report.sent, report.failed, report.pending,
+            report.sent,
+            report.failed,
+            report.pending,
         )
 
 
@@ -247,12 +289,28 @@ def _record_failure(
     conn.execute(
         "update halo.slack_outbox set status = %s, attempts = %s, last_error = %s,"
         " next_attempt_at = %s where id = %s",
-        ("failed" if gave_up else "pending", attempts, str(error)[:1000], retry_at, message_id),
+        (
+            "failed" if gave_up else "pending",
+            attempts,
+            str(error)[:1000],
+            retry_at,
+            message_id,
+        ),
     )
     report.failed += 1
     if gave_up:
         report.gave_up += 1
-        log.error("gave up Slack message %d after %d attempts: %s", message_id, attempts, error)
+        log.error(
+            "gave up Slack message %d after %d attempts: %s",
+            message_id,
+            attempts,
+            error,
+        )
     else:
-        log.warning("posting Slack message %d failed (attempt %d): %s", message_id, attempts, error)
+        log.warning(
+            "posting Slack message %d failed (attempt %d): %s",
+            message_id,
+            attempts,
+            error,
+        )
     return retry_at

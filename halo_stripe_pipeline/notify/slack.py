@@ -32,11 +32,13 @@ class SlackPostError(RuntimeError):
     """Slack did not accept a message.
 
     `transient` is true for an outage (no connection, HTTP 5xx, rate limit),
-    when the messages behind this one would fail too; `retry_after` is the
-    wait Slack asked for, if any.
+    when the messages behind this one would fail too. `retry_after` is the
+    wait Slack requested, if any.
     """
 
-    def __init__(self, message: str, *, transient: bool = True, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, transient: bool = True, retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.transient = transient
         self.retry_after = retry_after
@@ -50,7 +52,10 @@ def slack_configured() -> bool:
     """True when a webhook URL, or a bot token with a channel, is set."""
     if os.environ.get("SLACK_WEBHOOK_URL", "").strip():
         return True
-    return bool(os.environ.get("SLACK_BOT_TOKEN", "").strip() and os.environ.get("SLACK_CHANNEL", "").strip())
+    return bool(
+        os.environ.get("SLACK_BOT_TOKEN", "").strip()
+        and os.environ.get("SLACK_CHANNEL", "").strip()
+    )
 
 
 Poster = Callable[[str], None]
@@ -88,7 +93,9 @@ def webhook_poster(url: str) -> Poster:
 
 
 def bot_poster(token: str, channel: str, base_url: str | None = None) -> Poster:
-    client = WebClient(token=token, base_url=base_url or WebClient.BASE_URL, timeout=TIMEOUT_SECONDS)
+    client = WebClient(
+        token=token, base_url=base_url or WebClient.BASE_URL, timeout=TIMEOUT_SECONDS
+    )
 
     def post(text: str) -> None:
         try:

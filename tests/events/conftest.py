@@ -24,13 +24,17 @@ def account(events_table: psycopg.Connection, monkeypatch: pytest.MonkeyPatch) -
     return account_id
 
 
-def store_event(conn: psycopg.Connection, event: dict[str, Any], account_id: str | None = None) -> None:
+def store_event(
+    conn: psycopg.Connection, event: dict[str, Any], account_id: str | None = None
+) -> None:
     row = event_row(event, json.dumps(event), account_id=account_id)
     with conn.transaction():
         insert_events(conn, [row])
 
 
-def raw_row(conn: psycopg.Connection, table: str, account_id: str, object_id: str) -> tuple[Any, ...] | None:
+def raw_row(
+    conn: psycopg.Connection, table: str, account_id: str, object_id: str
+) -> tuple[Any, ...] | None:
     return conn.execute(
         f"select data, is_deleted, observed_at from stripe_raw.{table}"
         " where account_id = %s and id = %s",
@@ -45,10 +49,10 @@ def event_status(conn: psycopg.Connection, event_id: str) -> str:
 
 
 class StubServer:
-    """A loopback HTTP server answering from `routes` and recording requests.
+    """A loopback HTTP server that responds from `routes` and records requests.
 
     Stands in for what has no local emulator: Slack, and Stripe endpoints
-    localstripe lacks. `status` forces every answer's HTTP status.
+    localstripe lacks. `status` forces the HTTP status of every response.
     """
 
     def __init__(self) -> None:
@@ -65,11 +69,27 @@ class StubServer:
                 path = self.path.split("?")[0]
                 payload = server.routes.get(path)
                 status = server.status or (200 if payload is not None else 404)
-                error = {"error": {"type": "api_error", "message": f"stub answers {status}"}}
-                text = payload if isinstance(payload, str) else json.dumps(error if status >= 400 else payload)
+                if isinstance(payload, str):
+                    text = payload
+                elif status >= 400:
+                    text = json.dumps(
+                        {
+                            "error": {
+                                "type": "api_error",
+                                "message": f"stub status {status}",
+                            }
+                        }
+                    )
+                else:
+                    text = json.dumps(payload)
                 data = text.encode()
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json" if not isinstance(payload, str) else "text/plain")
+                self.send_header(
+                    "Content-Type",
+                    "application/json"
+                    if not isinstance(payload, str)
+                    else "text/plain",
+                )
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)

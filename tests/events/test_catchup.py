@@ -17,7 +17,9 @@ from tests.events.conftest import raw_row, store_event
 from tests.receiver.support import load_sample
 
 
-def test_catch_up_needs_a_start(db: psycopg.Connection, account: str, emulator_env: EmulatorProcess) -> None:
+def test_catch_up_needs_a_start(
+    db: psycopg.Connection, account: str, emulator_env: EmulatorProcess
+) -> None:
     with pytest.raises(ConfigError, match="no applied event for account"):
         catch_up(db, AccountResolver(db), account_id=account)
 
@@ -31,21 +33,30 @@ def test_catch_up_stores_and_applies_missed_events(
     seen["created"] = int(time.time()) - 60
     store_event(db, seen)
     apply_pending_events(db, AccountResolver(db))
-    api = StripeApi(api_key="sk_test_halo", api_base=emulator_env.api_base, requests_per_second=1000)
-    customer = api.post("/v1/customers", {"email": "missed@example.com", "name": "Missed"})
+    api = StripeApi(
+        api_key="sk_test_halo", api_base=emulator_env.api_base, requests_per_second=1000
+    )
+    customer = api.post(
+        "/v1/customers", {"email": "missed@example.com", "name": "Missed"}
+    )
     api.post(f"/v1/customers/{customer['id']}", {"email": "missed-later@example.com"})
 
     report = catch_up(db, AccountResolver(db), account_id=account)
     again = catch_up(db, AccountResolver(db), account_id=account)
     applied = apply_pending_events(db, AccountResolver(db))
 
-    assert report.accounts[0].since.timestamp() == seen["created"] - OVERLAP.total_seconds()
+    assert (
+        report.accounts[0].since.timestamp()
+        == seen["created"] - OVERLAP.total_seconds()
+    )
     assert report.stored >= 2
     assert again.stored == 0
     assert again.listed == report.listed
     sources = {
         row[0]: row[1]
-        for row in db.execute("select type, source from stripe_raw.webhook_events where source = 'catch-up'")
+        for row in db.execute(
+            "select type, source from stripe_raw.webhook_events where source = 'catch-up'"
+        )
     }
     assert sources["customer.created"] == "catch-up"
     assert sources["customer.updated"] == "catch-up"

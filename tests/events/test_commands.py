@@ -28,7 +28,11 @@ def test_parse_instant_rejects_text() -> None:
         parse_instant("yesterday")
 
 
-def test_notifications_switch(db: psycopg.Connection, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_notifications_switch(
+    db: psycopg.Connection,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.delenv("SLACK_WEBHOOK_URL", raising=False)
     monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
 
@@ -44,9 +48,14 @@ def test_notifications_switch(db: psycopg.Connection, capsys: pytest.CaptureFixt
 
 
 def test_catch_up_command_stores_events(
-    db: psycopg.Connection, account: str, emulator_env: EmulatorProcess, capsys: pytest.CaptureFixture[str]
+    db: psycopg.Connection,
+    account: str,
+    emulator_env: EmulatorProcess,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    api = StripeApi(api_key="sk_test_halo", api_base=emulator_env.api_base, requests_per_second=1000)
+    api = StripeApi(
+        api_key="sk_test_halo", api_base=emulator_env.api_base, requests_per_second=1000
+    )
     api.post("/v1/customers", {"email": "cli@example.com"})
     since = str(int(time.time()) - 60)
 
@@ -61,7 +70,10 @@ def test_catch_up_command_stores_events(
 
 
 def test_catch_up_without_start_fails_cleanly(
-    db: psycopg.Connection, account: str, emulator_env: EmulatorProcess, capsys: pytest.CaptureFixture[str]
+    db: psycopg.Connection,
+    account: str,
+    emulator_env: EmulatorProcess,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     code = main(["catch-up", "--account", account, "--no-apply"])
 

@@ -19,9 +19,17 @@ from tests.receiver.support import load_sample
 def test_definitions_load() -> None:
     definitions = build_definitions()
 
-    assert definitions.resolve_job_def("apply_stripe_events").name == "apply_stripe_events"
-    assert definitions.resolve_sensor_def("stripe_events_sensor").name == "stripe_events_sensor"
-    assert definitions.resolve_sensor_def("slack_outbox_sensor").name == "slack_outbox_sensor"
+    assert (
+        definitions.resolve_job_def("apply_stripe_events").name == "apply_stripe_events"
+    )
+    assert (
+        definitions.resolve_sensor_def("stripe_events_sensor").name
+        == "stripe_events_sensor"
+    )
+    assert (
+        definitions.resolve_sensor_def("slack_outbox_sensor").name
+        == "slack_outbox_sensor"
+    )
 
 
 def test_sensor_skips_without_events(db: psycopg.Connection, account: str) -> None:
@@ -33,7 +41,10 @@ def test_sensor_skips_without_events(db: psycopg.Connection, account: str) -> No
 
 
 def test_sensor_skips_held_account(db: psycopg.Connection, account: str) -> None:
-    db.execute("insert into halo.integration_settings (account_id, ingest_enabled) values (%s, false)", (account,))
+    db.execute(
+        "insert into halo.integration_settings (account_id, ingest_enabled) values (%s, false)",
+        (account,),
+    )
     store_event(db, load_sample("stripe-ruby-mock/customer.created.json"))
 
     result = stripe_events_sensor(dg.build_sensor_context(instance=get_instance()))
@@ -64,7 +75,9 @@ def test_job_reports_materializations(db: psycopg.Connection, account: str) -> N
 
     result = apply_stripe_events_job.execute_in_process(
         instance=instance,
-        run_config=dg.RunConfig(ops={"apply_events": ApplyEventsConfig(refresh_marts=False)}),
+        run_config=dg.RunConfig(
+            ops={"apply_events": ApplyEventsConfig(refresh_marts=False)}
+        ),
     )
 
     assert result.success

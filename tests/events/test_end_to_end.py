@@ -10,7 +10,10 @@ import psycopg
 import pytest
 
 from halo_stripe_pipeline.emulator import EmulatorProcess
-from halo_stripe_pipeline.events.definitions import apply_stripe_events_job, stripe_events_sensor
+from halo_stripe_pipeline.events.definitions import (
+    apply_stripe_events_job,
+    stripe_events_sensor,
+)
 from halo_stripe_pipeline.instance import get_instance
 from halo_stripe_pipeline.notify.outbox import set_enabled
 from halo_stripe_pipeline.stripe_client import StripeApi
@@ -20,12 +23,18 @@ from tests.receiver.support import LiveReceiver
 SLACK_PATH = "/services/T000/B000/E2E"
 
 
-def wait_for_events(db: psycopg.Connection, expected: dict[str, int], timeout: float = 30.0) -> None:
+def wait_for_events(
+    db: psycopg.Connection, expected: dict[str, int], timeout: float = 30.0
+) -> None:
     """Wait until the receiver stored at least `expected` events of each type."""
     deadline = time.monotonic() + timeout
     counts: dict[str, int] = {}
     while time.monotonic() < deadline:
-        counts = dict(db.execute("select type, count(*) from stripe_raw.webhook_events group by type").fetchall())
+        counts = dict(
+            db.execute(
+                "select type, count(*) from stripe_raw.webhook_events group by type"
+            ).fetchall()
+        )
         if all(counts.get(name, 0) >= number for name, number in expected.items()):
             return
         time.sleep(0.2)
@@ -35,16 +44,32 @@ def wait_for_events(db: psycopg.Connection, expected: dict[str, int], timeout: f
 def subscribe(api: StripeApi, customer_id: str, amount: int) -> dict:
     product = api.post("/v1/products", {"name": "Pro"})
     plan = api.post(
-        "/v1/plans", {"product": product["id"], "amount": amount, "currency": "usd", "interval": "month"}
+        "/v1/plans",
+        {
+            "product": product["id"],
+            "amount": amount,
+            "currency": "usd",
+            "interval": "month",
+        },
     )
     method = api.post(
         "/v1/payment_methods",
-        {"type": "card", "card[number]": "4242424242424242", "card[exp_month]": 12,
-         "card[exp_year]": 2030, "card[cvc]": "123"},
+        {
+            "type": "card",
+            "card[number]": "4242424242424242",
+            "card[exp_month]": 12,
+            "card[exp_year]": 2030,
+            "card[cvc]": "123",
+        },
     )
     api.post(f"/v1/payment_methods/{method['id']}/attach", {"customer": customer_id})
-    api.post(f"/v1/customers/{customer_id}", {"invoice_settings[default_payment_method]": method["id"]})
-    return api.post("/v1/subscriptions", {"customer": customer_id, "items[0][plan]": plan["id"]})
+    api.post(
+        f"/v1/customers/{customer_id}",
+        {"invoice_settings[default_payment_method]": method["id"]},
+    )
+    return api.post(
+        "/v1/subscriptions", {"customer": customer_id, "items[0][plan]": plan["id"]}
+    )
 
 
 def run_sensor_and_job(instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
@@ -79,12 +104,18 @@ def test_emulator_changes_reach_marts(
         " values ('co_e2e', 'ws_e2e', 'Globex E2E', 'buyer@globex.example')"
     )
     emulator_env.register_webhook("halo", receiver.webhook_url, webhook_secret)
-    api = StripeApi(api_key="sk_test_halo", api_base=emulator_env.api_base, requests_per_second=1000)
+    api = StripeApi(
+        api_key="sk_test_halo", api_base=emulator_env.api_base, requests_per_second=1000
+    )
 
-    kept = api.post("/v1/customers", {"email": "first@globex.example", "name": "Globex Buyer"})
+    kept = api.post(
+        "/v1/customers", {"email": "first@globex.example", "name": "Globex Buyer"}
+    )
     api.post(f"/v1/customers/{kept['id']}", {"email": "buyer@globex.example"})
     subscription = subscribe(api, kept["id"], 5000)
-    removed = api.post("/v1/customers", {"email": "leaving@example.com", "name": "Leaving"})
+    removed = api.post(
+        "/v1/customers", {"email": "leaving@example.com", "name": "Leaving"}
+    )
     api.delete(f"/v1/customers/{removed['id']}")
     wait_for_events(
         db,
@@ -118,13 +149,30 @@ def test_emulator_changes_reach_marts(
     )
     assert mart[kept["id"]] == ("buyer@globex.example", False, "co_e2e", "active")
     assert mart[removed["id"]][1] is True
-    assert raw_row(db, "subscriptions", account, subscription["id"])[0]["status"] == "active"
-    materialized = {m.asset_key.path[-1] for m in result.asset_materializations_for_node("apply_events")}
+    assert (
+        raw_row(db, "subscriptions", account, subscription["id"])[0]["status"]
+        == "active"
+    )
+    materialized = {
+        m.asset_key.path[-1]
+        for m in result.asset_materializations_for_node("apply_events")
+    }
     assert materialized == {"customers", "subscriptions", "charges"}
-    posted = [json.loads(body)["text"] for method, _, body in stub_server.requests if method == "POST"]
+    posted = [
+        json.loads(body)["text"]
+        for method, _, body in stub_server.requests
+        if method == "POST"
+    ]
     # The message shows the customer as the created event carries it.
-    assert f"*New Stripe customer*: Globex Buyer (first@globex.example) at Globex E2E `{kept['id']}`" in posted
-    assert any(text.startswith("*New subscription*: Globex Buyer") and "50.00 USD/month" in text for text in posted)
+    assert (
+        f"*New Stripe customer*: Globex Buyer (first@globex.example) at Globex E2E `{kept['id']}`"
+        in posted
+    )
+    assert any(
+        text.startswith("*New subscription*: Globex Buyer")
+        and "50.00 USD/month" in text
+        for text in posted
+    )
     assert len(posted) == 3
 
     api.delete(f"/v1/subscriptions/{subscription['id']}")
@@ -133,7 +181,8 @@ def test_emulator_changes_reach_marts(
 
     assert second.success
     status = db.execute(
-        "select subscription_status from analytics.stripe_customers where account_id = %s and customer_id = %s",
+        "select subscription_status from analytics.stripe_customers"
+        " where account_id = %s and customer_id = %s",
         (account, kept["id"]),
     ).fetchone()[0]
     assert status == "canceled"

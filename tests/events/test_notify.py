@@ -12,7 +12,11 @@ import pytest
 from halo_stripe_pipeline.events.accounts import AccountResolver
 from halo_stripe_pipeline.events.apply import apply_pending_events
 from halo_stripe_pipeline.notify.messages import Party, render_message
-from halo_stripe_pipeline.notify.outbox import enqueue_for_events, send_pending, set_enabled
+from halo_stripe_pipeline.notify.outbox import (
+    enqueue_for_events,
+    send_pending,
+    set_enabled,
+)
 from tests.events.conftest import StubServer, store_event
 from tests.receiver.support import load_sample
 
@@ -29,7 +33,10 @@ def test_message_names_company_customer_amount_id() -> None:
 
     text = render_message("charge.succeeded", charge, party())
 
-    assert text == "*Payment received*: Fake Customer (fake@example.com) at Acme Corp — 12.50 USD `ch_1`"
+    assert (
+        text
+        == "*Payment received*: Fake Customer (fake@example.com) at Acme Corp — 12.50 USD `ch_1`"
+    )
 
 
 def test_zero_decimal_currency_amount() -> None:
@@ -39,13 +46,26 @@ def test_zero_decimal_currency_amount() -> None:
 
 
 def test_three_decimal_currency_amount() -> None:
-    invoice = {"id": "in_1", "object": "invoice", "amount_due": 12345, "currency": "kwd"}
+    invoice = {
+        "id": "in_1",
+        "object": "invoice",
+        "amount_due": 12345,
+        "currency": "kwd",
+    }
 
-    assert "12.345 KWD" in render_message("invoice.payment_failed", invoice, party(None))
+    assert "12.345 KWD" in render_message(
+        "invoice.payment_failed", invoice, party(None)
+    )
 
 
 def test_refund_message_shows_refunded_part() -> None:
-    charge = {"id": "ch_3", "object": "charge", "amount": 1250, "amount_refunded": 500, "currency": "eur"}
+    charge = {
+        "id": "ch_3",
+        "object": "charge",
+        "amount": 1250,
+        "amount_refunded": 500,
+        "currency": "eur",
+    }
 
     text = render_message("charge.refunded", charge, party())
 
@@ -53,7 +73,9 @@ def test_refund_message_shows_refunded_part() -> None:
 
 
 def test_subscription_message_sums_items() -> None:
-    subscription = load_sample("payfuzz/customer.subscription.deleted.json")["data"]["object"]
+    subscription = load_sample("payfuzz/customer.subscription.deleted.json")["data"][
+        "object"
+    ]
 
     text = render_message("customer.subscription.deleted", subscription, party(None))
 
@@ -67,13 +89,17 @@ def test_subscription_message_sums_items() -> None:
 def test_message_escapes_slack_markup() -> None:
     customer = {"id": "cus_9", "object": "customer"}
 
-    text = render_message("customer.created", customer, Party("cus_9", "<!channel> & co", None, None))
+    text = render_message(
+        "customer.created", customer, Party("cus_9", "<!channel> & co", None, None)
+    )
 
     assert "&lt;!channel&gt; &amp; co" in text
 
 
 @pytest.fixture
-def slack(stub_server: StubServer, monkeypatch: pytest.MonkeyPatch, db: psycopg.Connection) -> StubServer:
+def slack(
+    stub_server: StubServer, monkeypatch: pytest.MonkeyPatch, db: psycopg.Connection
+) -> StubServer:
     """Slack's incoming webhook stood in by a local server, and the switch on."""
     stub_server.routes[WEBHOOK_PATH] = "ok"
     monkeypatch.setenv("SLACK_WEBHOOK_URL", stub_server.url + WEBHOOK_PATH)
@@ -84,7 +110,11 @@ def slack(stub_server: StubServer, monkeypatch: pytest.MonkeyPatch, db: psycopg.
 
 
 def posted_texts(server: StubServer) -> list[str]:
-    return [json.loads(body)["text"] for method, _, body in server.requests if method == "POST"]
+    return [
+        json.loads(body)["text"]
+        for method, _, body in server.requests
+        if method == "POST"
+    ]
 
 
 def apply_and_queue(db: psycopg.Connection) -> int:
@@ -93,7 +123,9 @@ def apply_and_queue(db: psycopg.Connection) -> int:
         return enqueue_for_events(db, report.applied_events)
 
 
-def test_event_posts_customer_and_id(db: psycopg.Connection, account: str, slack: StubServer) -> None:
+def test_event_posts_customer_and_id(
+    db: psycopg.Connection, account: str, slack: StubServer
+) -> None:
     # The marts have not been built for this account, so no company is named;
     # the end-to-end test checks the company after a real dbt build.
     event = load_sample("hookdeck-webhook-samples/customer.created.json")
@@ -109,7 +141,9 @@ def test_event_posts_customer_and_id(db: psycopg.Connection, account: str, slack
     ]
 
 
-def test_redelivered_event_posts_once(db: psycopg.Connection, account: str, slack: StubServer) -> None:
+def test_redelivered_event_posts_once(
+    db: psycopg.Connection, account: str, slack: StubServer
+) -> None:
     event = load_sample("stripe-ruby-mock/charge.succeeded.json")
     store_event(db, event)
     apply_and_queue(db)
@@ -122,7 +156,9 @@ def test_redelivered_event_posts_once(db: psycopg.Connection, account: str, slac
     assert len(posted_texts(slack)) == 1
 
 
-def test_switch_off_queues_nothing(db: psycopg.Connection, account: str, slack: StubServer) -> None:
+def test_switch_off_queues_nothing(
+    db: psycopg.Connection, account: str, slack: StubServer
+) -> None:
     set_enabled(db, False)
     store_event(db, load_sample("stripe-ruby-mock/charge.succeeded.json"))
 
@@ -130,7 +166,9 @@ def test_switch_off_queues_nothing(db: psycopg.Connection, account: str, slack: 
     assert db.execute("select count(*) from halo.slack_outbox").fetchone()[0] == 0
 
 
-def test_slack_down_then_back_loses_nothing(db: psycopg.Connection, account: str, slack: StubServer) -> None:
+def test_slack_down_then_back_loses_nothing(
+    db: psycopg.Connection, account: str, slack: StubServer
+) -> None:
     samples = [
         "stripe-ruby-mock/charge.succeeded.json",
         "stripe-ruby-mock/invoice.payment_failed.json",
@@ -159,13 +197,20 @@ def test_slack_down_then_back_loses_nothing(db: psycopg.Connection, account: str
     assert back.pending == 0
     texts = posted_texts(slack)[1:]
     assert [text.split("*")[1] for text in texts] == [
-        "Payment received", "Invoice payment failed", "New subscription",
+        "Payment received",
+        "Invoice payment failed",
+        "New subscription",
     ]
-    attempts = [row[0] for row in db.execute("select attempts from halo.slack_outbox order by id")]
+    attempts = [
+        row[0]
+        for row in db.execute("select attempts from halo.slack_outbox order by id")
+    ]
     assert attempts == [2, 1, 1]
 
 
-def test_rejected_message_does_not_block_others(db: psycopg.Connection, account: str, slack: StubServer) -> None:
+def test_rejected_message_does_not_block_others(
+    db: psycopg.Connection, account: str, slack: StubServer
+) -> None:
     for index in range(2):
         event = load_sample("stripe-ruby-mock/charge.succeeded.json")
         event["id"] = f"evt_reject_{index}"
@@ -179,7 +224,9 @@ def test_rejected_message_does_not_block_others(db: psycopg.Connection, account:
 
         calls.append(text)
         if "ch_reject_0" in text:
-            raise SlackPostError("incoming webhook returned HTTP 400: invalid_payload", transient=False)
+            raise SlackPostError(
+                "incoming webhook returned HTTP 400: invalid_payload", transient=False
+            )
 
     report = send_pending(db, poster)
 
@@ -189,9 +236,16 @@ def test_rejected_message_does_not_block_others(db: psycopg.Connection, account:
 
 
 def test_bot_token_posts_to_channel(
-    db: psycopg.Connection, account: str, stub_server: StubServer, monkeypatch: pytest.MonkeyPatch
+    db: psycopg.Connection,
+    account: str,
+    stub_server: StubServer,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    stub_server.routes["/api/chat.postMessage"] = {"ok": True, "channel": "C123", "ts": "1.0"}
+    stub_server.routes["/api/chat.postMessage"] = {
+        "ok": True,
+        "channel": "C123",
+        "ts": "1.0",
+    }
     monkeypatch.delenv("SLACK_WEBHOOK_URL", raising=False)
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
     monkeypatch.setenv("SLACK_CHANNEL", "C123")
@@ -207,6 +261,10 @@ def test_bot_token_posts_to_channel(
     assert report.sent == 1
     method, path, body = stub_server.requests[0]
     assert (method, path) == ("POST", "/api/chat.postMessage")
-    fields = {key: values[0] for key, values in parse_qs(body.decode()).items()} if not body.startswith(b"{") else json.loads(body)
+    fields = (
+        {key: values[0] for key, values in parse_qs(body.decode()).items()}
+        if not body.startswith(b"{")
+        else json.loads(body)
+    )
     assert fields["channel"] == "C123"
     assert "Payment received" in fields["text"]

@@ -13,8 +13,12 @@ from halo_stripe_pipeline.events.plan import (
 from tests.receiver.support import load_sample
 
 
-def state(created: int, seq: int, data: dict | None, deleted: bool = False) -> ObjectState:
-    return ObjectState("subscriptions", "sub_1", created, f"evt_{seq}", seq, data, deleted)
+def state(
+    created: int, seq: int, data: dict | None, deleted: bool = False
+) -> ObjectState:
+    return ObjectState(
+        "subscriptions", "sub_1", created, f"evt_{seq}", seq, data, deleted
+    )
 
 
 def stored_at(second: float, deleted: bool = False) -> StoredState:
@@ -32,7 +36,9 @@ def test_customer_event_carries_customer() -> None:
 
 
 def test_customer_deleted_is_a_deletion() -> None:
-    states = states_from_event(load_sample("stripe-ruby-mock/customer.deleted.json")).states
+    states = states_from_event(
+        load_sample("stripe-ruby-mock/customer.deleted.json")
+    ).states
 
     assert len(states) == 1
     assert states[0].deleted is True
@@ -54,11 +60,15 @@ def test_new_charge_refunded_lists_refunds() -> None:
     extracted = states_from_event(event)
 
     assert [s.object_type for s in extracted.states] == ["charges"]
-    assert [listing.charge_id for listing in extracted.refund_listings] == ["ch_3Tsk6F2fVmBzG7em12pRYjqb"]
+    assert [listing.charge_id for listing in extracted.refund_listings] == [
+        "ch_3Tsk6F2fVmBzG7em12pRYjqb"
+    ]
 
 
 def test_old_payment_intent_embeds_charges() -> None:
-    states = states_from_event(load_sample("stripe-ruby-mock/payment_intent.succeeded.json")).states
+    states = states_from_event(
+        load_sample("stripe-ruby-mock/payment_intent.succeeded.json")
+    ).states
 
     assert [(s.object_type, s.object_id, s.data is not None) for s in states] == [
         ("charges", "ch_000000000000000000000000", True)
@@ -66,7 +76,9 @@ def test_old_payment_intent_embeds_charges() -> None:
 
 
 def test_new_payment_intent_fetches_latest_charge() -> None:
-    states = states_from_event(load_sample("payfuzz/payment_intent.succeeded.json")).states
+    states = states_from_event(
+        load_sample("payfuzz/payment_intent.succeeded.json")
+    ).states
 
     assert [(s.object_type, s.object_id, s.data) for s in states] == [
         ("charges", "ch_3Tsk6D2fVmBzG7em1c1unl2D", None)
@@ -74,7 +86,10 @@ def test_new_payment_intent_fetches_latest_charge() -> None:
 
 
 def test_refund_events_carry_refunds() -> None:
-    for name in ("stripe-ruby-mock/charge.refund.updated.json", "stripe-sync-engine/refund_created.json"):
+    for name in (
+        "stripe-ruby-mock/charge.refund.updated.json",
+        "stripe-sync-engine/refund_created.json",
+    ):
         states = states_from_event(load_sample(name)).states
 
         assert [s.object_type for s in states] == ["refunds"], name
@@ -144,7 +159,9 @@ def test_deletion_wins_over_later_update() -> None:
 
 
 def test_deleted_row_stays_deleted() -> None:
-    decision = resolve_object([state(30, 1, {"v": "late"})], stored_at(10, deleted=True))
+    decision = resolve_object(
+        [state(30, 1, {"v": "late"})], stored_at(10, deleted=True)
+    )
 
     assert decision.action == "skip"
 

@@ -21,7 +21,9 @@ from webhook_receiver.app import create_app
 from webhook_receiver.signature import sign_header
 from webhook_receiver.webhooks import WEBHOOK_PATH
 
-SAMPLES = Path(__file__).resolve().parent.parent / "fixtures" / "stripe_samples" / "events"
+SAMPLES = (
+    Path(__file__).resolve().parent.parent / "fixtures" / "stripe_samples" / "events"
+)
 TEST_SECRET = "whsec_test_receiver"
 
 
@@ -37,8 +39,13 @@ def encode(event: dict[str, Any]) -> bytes:
     return json.dumps(event).encode("utf-8")
 
 
-def signed_headers(body: bytes, secret: str | list[str] = TEST_SECRET, timestamp: int | None = None) -> dict[str, str]:
-    return {"Stripe-Signature": sign_header(body, secret, timestamp), "Content-Type": "application/json"}
+def signed_headers(
+    body: bytes, secret: str | list[str] = TEST_SECRET, timestamp: int | None = None
+) -> dict[str, str]:
+    return {
+        "Stripe-Signature": sign_header(body, secret, timestamp),
+        "Content-Type": "application/json",
+    }
 
 
 class LiveReceiver:
@@ -47,10 +54,16 @@ class LiveReceiver:
     def __init__(self, db_url: str) -> None:
         self.port = free_port()
         config = uvicorn.Config(
-            create_app(db_url), host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
+            create_app(db_url),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="on",
         )
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="receiver", daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.run, name="receiver", daemon=True
+        )
 
     @property
     def base_url(self) -> str:
@@ -72,8 +85,12 @@ class LiveReceiver:
         self.server.should_exit = True
         self.thread.join(10)
 
-    def post(self, body: bytes, headers: dict[str, str], path: str = "") -> httpx.Response:
-        return httpx.post(self.webhook_url + path, content=body, headers=headers, timeout=10)
+    def post(
+        self, body: bytes, headers: dict[str, str], path: str = ""
+    ) -> httpx.Response:
+        return httpx.post(
+            self.webhook_url + path, content=body, headers=headers, timeout=10
+        )
 
 
 @contextmanager

@@ -47,20 +47,26 @@ def test_signature_matches_stripe_scheme() -> None:
     import hashlib
     import hmac
 
-    expected = hmac.new(b"whsec_x", b"%d.%s" % (NOW, PAYLOAD), hashlib.sha256).hexdigest()
+    expected = hmac.new(
+        b"whsec_x", b"%d.%s" % (NOW, PAYLOAD), hashlib.sha256
+    ).hexdigest()
 
     assert compute_signature("whsec_x", NOW, PAYLOAD) == expected
 
 
 def test_verify_accepts_valid_signature() -> None:
-    header = verify_signature(PAYLOAD, sign_header(PAYLOAD, "whsec_a", NOW), ["whsec_a"], now=NOW)
+    header = verify_signature(
+        PAYLOAD, sign_header(PAYLOAD, "whsec_a", NOW), ["whsec_a"], now=NOW
+    )
 
     assert header.timestamp == NOW
 
 
 def test_verify_rejects_wrong_secret() -> None:
     with pytest.raises(SignatureError, match="no signature matches the payload"):
-        verify_signature(PAYLOAD, sign_header(PAYLOAD, "whsec_other", NOW), ["whsec_a"], now=NOW)
+        verify_signature(
+            PAYLOAD, sign_header(PAYLOAD, "whsec_other", NOW), ["whsec_a"], now=NOW
+        )
 
 
 def test_verify_rejects_changed_body() -> None:
@@ -80,7 +86,9 @@ def test_verify_rejects_stale_timestamp() -> None:
 def test_verify_accepts_edge_of_tolerance() -> None:
     header = sign_header(PAYLOAD, "whsec_a", NOW - 300)
 
-    assert verify_signature(PAYLOAD, header, ["whsec_a"], now=NOW).timestamp == NOW - 300
+    assert (
+        verify_signature(PAYLOAD, header, ["whsec_a"], now=NOW).timestamp == NOW - 300
+    )
 
 
 def test_verify_rejects_far_future_timestamp() -> None:

@@ -11,11 +11,19 @@ import psycopg
 import pytest
 
 from halo_stripe_pipeline.events import secrets as webhook_secrets
-from tests.receiver.support import TEST_SECRET, LiveReceiver, encode, load_sample, signed_headers
+from tests.receiver.support import (
+    LiveReceiver,
+    encode,
+    load_sample,
+    signed_headers,
+)
 
 
 def stored_ids(db: psycopg.Connection) -> list[str]:
-    return [row[0] for row in db.execute("select id from stripe_raw.webhook_events order by seq")]
+    return [
+        row[0]
+        for row in db.execute("select id from stripe_raw.webhook_events order by seq")
+    ]
 
 
 def test_health_reports_ok(receiver: LiveReceiver) -> None:
@@ -27,7 +35,9 @@ def test_health_reports_ok(receiver: LiveReceiver) -> None:
     assert response.json() == {"status": "ok"}
 
 
-def test_valid_delivery_is_stored(receiver: LiveReceiver, webhook_secret: str, events_table: psycopg.Connection) -> None:
+def test_valid_delivery_is_stored(
+    receiver: LiveReceiver, webhook_secret: str, events_table: psycopg.Connection
+) -> None:
     event = load_sample("hookdeck-webhook-samples/customer.created.json")
     body = encode(event)
 
@@ -42,7 +52,18 @@ def test_valid_delivery_is_stored(receiver: LiveReceiver, webhook_secret: str, e
         (event["id"],),
     ).fetchone()
     assert row is not None
-    account_id, event_type, api_version, created, object_type, object_id, status, source, payload, applied_at = row
+    (
+        account_id,
+        event_type,
+        api_version,
+        created,
+        object_type,
+        object_id,
+        status,
+        source,
+        payload,
+        applied_at,
+    ) = row
     assert account_id is None
     assert event_type == "customer.created"
     assert api_version == "2022-11-15"
@@ -56,7 +77,10 @@ def test_valid_delivery_is_stored(receiver: LiveReceiver, webhook_secret: str, e
 
 
 def test_bad_signature_is_rejected(
-    receiver: LiveReceiver, webhook_secret: str, events_table: psycopg.Connection, caplog: pytest.LogCaptureFixture
+    receiver: LiveReceiver,
+    webhook_secret: str,
+    events_table: psycopg.Connection,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     body = encode(load_sample("stripe-ruby-mock/customer.created.json"))
     caplog.set_level(logging.WARNING, logger="webhook_receiver.webhooks")
@@ -69,7 +93,9 @@ def test_bad_signature_is_rejected(
     assert "webhook rejected reason='no signature matches the payload'" in caplog.text
 
 
-def test_missing_signature_is_rejected(receiver: LiveReceiver, webhook_secret: str, events_table: psycopg.Connection) -> None:
+def test_missing_signature_is_rejected(
+    receiver: LiveReceiver, webhook_secret: str, events_table: psycopg.Connection
+) -> None:
     body = encode(load_sample("stripe-ruby-mock/customer.created.json"))
 
     response = receiver.post(body, {"Content-Type": "application/json"})
@@ -79,10 +105,14 @@ def test_missing_signature_is_rejected(receiver: LiveReceiver, webhook_secret: s
     assert stored_ids(events_table) == []
 
 
-def test_stale_timestamp_is_rejected(receiver: LiveReceiver, webhook_secret: str, events_table: psycopg.Connection) -> None:
+def test_stale_timestamp_is_rejected(
+    receiver: LiveReceiver, webhook_secret: str, events_table: psycopg.Connection
+) -> None:
     body = encode(load_sample("stripe-ruby-mock/customer.created.json"))
 
-    response = receiver.post(body, signed_headers(body, timestamp=int(time.time()) - 301))
+    response = receiver.post(
+        body, signed_headers(body, timestamp=int(time.time()) - 301)
+    )
 
     assert response.status_code == 400
     assert response.json() == {"error": "timestamp outside the tolerance"}
@@ -90,7 +120,9 @@ def test_stale_timestamp_is_rejected(receiver: LiveReceiver, webhook_secret: str
 
 
 def test_rotated_secret_accepts_both(
-    receiver: LiveReceiver, monkeypatch: pytest.MonkeyPatch, events_table: psycopg.Connection
+    receiver: LiveReceiver,
+    monkeypatch: pytest.MonkeyPatch,
+    events_table: psycopg.Connection,
 ) -> None:
     monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", "whsec_new, whsec_old")
     old = load_sample("stripe-ruby-mock/customer.created.json")
@@ -98,8 +130,12 @@ def test_rotated_secret_accepts_both(
     old_body, new_body = encode(old), encode(new)
 
     old_response = receiver.post(old_body, signed_headers(old_body, "whsec_old"))
-    new_response = receiver.post(new_body, signed_headers(new_body, ["whsec_new", "whsec_old"]))
-    retired_response = receiver.post(old_body, signed_headers(old_body, "whsec_retired"))
+    new_response = receiver.post(
+        new_body, signed_headers(new_body, ["whsec_new", "whsec_old"])
+    )
+    retired_response = receiver.post(
+        old_body, signed_headers(old_body, "whsec_retired")
+    )
 
     assert old_response.status_code == 200
     assert new_response.status_code == 200
@@ -114,7 +150,8 @@ def test_duplicate_delivery_changes_nothing(
     body = encode(event)
     first = receiver.post(body, signed_headers(body))
     received_at = events_table.execute(
-        "select received_at from stripe_raw.webhook_events where id = %s", (event["id"],)
+        "select received_at from stripe_raw.webhook_events where id = %s",
+        (event["id"],),
     ).fetchone()[0]
 
     second = receiver.post(body, signed_headers(body))
@@ -123,9 +160,13 @@ def test_duplicate_delivery_changes_nothing(
     assert second.status_code == 200
     assert second.json() == {"received": True, "duplicate": True}
     assert stored_ids(events_table) == [event["id"]]
-    assert events_table.execute(
-        "select received_at from stripe_raw.webhook_events where id = %s", (event["id"],)
-    ).fetchone()[0] == received_at
+    assert (
+        events_table.execute(
+            "select received_at from stripe_raw.webhook_events where id = %s",
+            (event["id"],),
+        ).fetchone()[0]
+        == received_at
+    )
 
 
 def test_unknown_type_is_stored_and_ignored(
@@ -157,12 +198,15 @@ def test_object_without_id_is_stored_and_ignored(
 
     assert response.status_code == 200
     row = events_table.execute(
-        "select status, object_id from stripe_raw.webhook_events where id = %s", (event["id"],)
+        "select status, object_id from stripe_raw.webhook_events where id = %s",
+        (event["id"],),
     ).fetchone()
     assert row == ("ignored", None)
 
 
-def test_malformed_body_is_rejected(receiver: LiveReceiver, webhook_secret: str, events_table: psycopg.Connection) -> None:
+def test_malformed_body_is_rejected(
+    receiver: LiveReceiver, webhook_secret: str, events_table: psycopg.Connection
+) -> None:
     body = b'{"id": "evt_broken", "object": "event", '
 
     response = receiver.post(body, signed_headers(body))
@@ -177,14 +221,41 @@ def test_malformed_body_is_rejected(receiver: LiveReceiver, webhook_secret: str,
     [
         ([1, 2], "body is not a Stripe event"),
         ({"object": "customer", "id": "cus_1"}, "body is not a Stripe event"),
-        ({"object": "event", "type": "customer.created", "created": 1, "data": {"object": {}}}, "event has no id"),
-        ({"object": "event", "id": "evt_1", "created": 1, "data": {"object": {}}}, "event has no type"),
-        ({"object": "event", "id": "evt_1", "type": "x", "created": "1", "data": {"object": {}}}, "event has no integer created time"),
-        ({"object": "event", "id": "evt_1", "type": "x", "created": 1, "data": {}}, "event has no data.object"),
+        (
+            {
+                "object": "event",
+                "type": "customer.created",
+                "created": 1,
+                "data": {"object": {}},
+            },
+            "event has no id",
+        ),
+        (
+            {"object": "event", "id": "evt_1", "created": 1, "data": {"object": {}}},
+            "event has no type",
+        ),
+        (
+            {
+                "object": "event",
+                "id": "evt_1",
+                "type": "x",
+                "created": "1",
+                "data": {"object": {}},
+            },
+            "event has no integer created time",
+        ),
+        (
+            {"object": "event", "id": "evt_1", "type": "x", "created": 1, "data": {}},
+            "event has no data.object",
+        ),
     ],
 )
 def test_body_that_is_not_an_event_is_rejected(
-    receiver: LiveReceiver, webhook_secret: str, events_table: psycopg.Connection, payload: object, message: str
+    receiver: LiveReceiver,
+    webhook_secret: str,
+    events_table: psycopg.Connection,
+    payload: object,
+    message: str,
 ) -> None:
     body = json.dumps(payload).encode()
 
@@ -196,7 +267,9 @@ def test_body_that_is_not_an_event_is_rejected(
 
 
 def test_missing_secret_configuration_returns_500(
-    receiver: LiveReceiver, monkeypatch: pytest.MonkeyPatch, events_table: psycopg.Connection
+    receiver: LiveReceiver,
+    monkeypatch: pytest.MonkeyPatch,
+    events_table: psycopg.Connection,
 ) -> None:
     monkeypatch.delenv("STRIPE_WEBHOOK_SECRET", raising=False)
     body = encode(load_sample("stripe-ruby-mock/customer.created.json"))
@@ -209,7 +282,9 @@ def test_missing_secret_configuration_returns_500(
 
 
 def test_stored_secret_verifies_account_endpoint(
-    receiver: LiveReceiver, monkeypatch: pytest.MonkeyPatch, events_table: psycopg.Connection
+    receiver: LiveReceiver,
+    monkeypatch: pytest.MonkeyPatch,
+    events_table: psycopg.Connection,
 ) -> None:
     monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", "whsec_platform")
     hints: list[str | None] = []
@@ -222,17 +297,25 @@ def test_stored_secret_verifies_account_endpoint(
     try:
         event = load_sample("stripe-ruby-mock/customer.created.json")
         body = encode(event)
-        accepted = receiver.post(body, signed_headers(body, "whsec_stored_acct_hint"), "?account=acct_hint")
-        other = receiver.post(body, signed_headers(body, "whsec_stored_acct_hint"), "?account=acct_other")
+        accepted = receiver.post(
+            body, signed_headers(body, "whsec_stored_acct_hint"), "?account=acct_hint"
+        )
+        other = receiver.post(
+            body, signed_headers(body, "whsec_stored_acct_hint"), "?account=acct_other"
+        )
     finally:
         webhook_secrets.unregister_secret_provider(provider)
 
     assert accepted.status_code == 200
     assert other.status_code == 400
     assert hints == ["acct_hint", "acct_other"]
-    assert events_table.execute(
-        "select account_id from stripe_raw.webhook_events where id = %s", (event["id"],)
-    ).fetchone()[0] == "acct_hint"
+    assert (
+        events_table.execute(
+            "select account_id from stripe_raw.webhook_events where id = %s",
+            (event["id"],),
+        ).fetchone()[0]
+        == "acct_hint"
+    )
 
 
 def test_event_account_must_match_endpoint(
@@ -259,9 +342,13 @@ def test_connect_event_keeps_its_account(
     response = receiver.post(body, signed_headers(body))
 
     assert response.status_code == 200
-    assert events_table.execute(
-        "select account_id from stripe_raw.webhook_events where id = %s", (event["id"],)
-    ).fetchone()[0] == "acct_connected"
+    assert (
+        events_table.execute(
+            "select account_id from stripe_raw.webhook_events where id = %s",
+            (event["id"],),
+        ).fetchone()[0]
+        == "acct_connected"
+    )
 
 
 def test_concurrent_deliveries_are_all_stored(
@@ -275,7 +362,11 @@ def test_concurrent_deliveries_are_all_stored(
         bodies.append(encode(event))
     # Every body is sent twice, so group commits also see duplicates.
     with ThreadPoolExecutor(max_workers=12) as pool:
-        responses = list(pool.map(lambda body: receiver.post(body, signed_headers(body)), bodies + bodies))
+        responses = list(
+            pool.map(
+                lambda body: receiver.post(body, signed_headers(body)), bodies + bodies
+            )
+        )
 
     assert all(response.status_code == 200 for response in responses)
     assert sum(not response.json()["duplicate"] for response in responses) == 60

@@ -1,10 +1,10 @@
 -- Every verified Stripe event, as delivered to the receiver or read back by
 -- `halo-stripe catch-up`, keyed by the event id so a redelivery changes
 -- nothing. `seq` is the arrival order. `account_id` is the event's `account`
--- (Connect) and null for the platform's own account. `status` is one of
--- pending (waiting to be applied), applied, superseded (older than what the
--- row already reflects), ignored (a type the product does not process, or an
--- object without an id) and failed (see `error`; retried up to a limit).
+-- (Connect) and null for the platform's own account. `status` is pending
+-- (waiting to be applied), applied, superseded (older than the state the row
+-- already reflects), ignored (a type the product does not process, or an
+-- object without an id) or failed (see `error`, retried up to 5 times).
 create table if not exists stripe_raw.webhook_events (
     id text primary key,
     seq bigint generated always as identity,

@@ -1,4 +1,4 @@
--- Which notification types are switched on. A type without a row is off.
+-- The on/off switch of each notification type. A type without a row is off.
 create table if not exists halo.notification_settings (
     notification_type text primary key,
     is_enabled boolean not null default false,
