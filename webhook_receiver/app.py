@@ -37,7 +37,7 @@ POOL_MAX_SIZE = 8
 
 
 async def health(request: Request) -> JSONResponse:
-    """Return 200 when the warehouse answers a query, 503 otherwise."""
+    """Return 200 when a query to the warehouse succeeds, 503 otherwise."""
     try:
         async with request.app.state.pool.connection(timeout=5) as conn:
             await conn.execute("select 1")
@@ -75,7 +75,11 @@ def create_app(db_url: str | None = None) -> Starlette:
         )
         await pool.open(wait=True)
         app.state.pool = pool
-        log.info("receiver started with a pool of %d-%d connections", POOL_MIN_SIZE, POOL_MAX_SIZE)
+        log.info(
+            "receiver started with a pool of %d-%d connections",
+            POOL_MIN_SIZE,
+            POOL_MAX_SIZE,
+        )
         try:
             yield
         finally:
