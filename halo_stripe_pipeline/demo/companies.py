@@ -25,6 +25,9 @@ from halo_stripe_pipeline.demo.sample import (
 )
 from halo_stripe_pipeline.settings import ensure_settings_row, set_setting
 
+# Customer fields that the demo account shows on company pages and prompts.
+DEMO_DISPLAY_FIELDS = "metadata.tier,email"
+
 
 def reset_demo_account(conn: psycopg.Connection, account_id: str = DEMO_ACCOUNT_ID) -> int:
     """Delete every `stripe_raw` row of the demo account and return the row count.
@@ -53,7 +56,11 @@ def reset_demo_account(conn: psycopg.Connection, account_id: str = DEMO_ACCOUNT_
 def write_companies(
     conn: psycopg.Connection, sample: SampleAccount, populated: PopulatedAccount
 ) -> int:
-    """Replace the demo workspace's companies and point the demo account at it."""
+    """Replace the demo workspace's companies and point the demo account at it.
+
+    A new demo account also gets `display_fields`, so the marts show the
+    customers' `metadata.tier`.
+    """
     rows = [_company_row(company, populated) for company in sample.companies]
     with conn.transaction():
         conn.execute("delete from halo.companies where workspace_id = %s", (DEMO_WORKSPACE_ID,))
@@ -68,8 +75,11 @@ def write_companies(
                 " traits = excluded.traits, imported_at = now()",
                 rows,
             )
-        ensure_settings_row(conn, DEMO_ACCOUNT_ID, DEMO_WORKSPACE_ID)
+        is_new_account = ensure_settings_row(conn, DEMO_ACCOUNT_ID, DEMO_WORKSPACE_ID)
     set_setting(conn, DEMO_ACCOUNT_ID, "workspace_id", DEMO_WORKSPACE_ID)
+    if is_new_account:
+        # Only on the first run, so a rerun keeps what the user changed since.
+        set_setting(conn, DEMO_ACCOUNT_ID, "display_fields", DEMO_DISPLAY_FIELDS)
     return len(rows)
 
 

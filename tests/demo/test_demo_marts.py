@@ -75,6 +75,8 @@ class Marts:
     health: dict[str, dict[str, Any]]
     conflicts: list[dict[str, Any]]
     unmatched_customer_emails: set[str]
+    customers_by_email: dict[str, dict[str, Any]]
+    prompts: dict[str, str]
 
 
 def _rows_by_company(conn: psycopg.Connection, table: str) -> dict[str, dict[str, Any]]:
@@ -91,17 +93,23 @@ def _snapshot(conn: psycopg.Connection) -> Marts:
             "select * from analytics.company_match_conflicts where company_id = any(%s)",
             (list(NAMED),),
         ).fetchall()
-        unmatched = cursor.execute(
-            "select email from analytics.stripe_customers"
-            " where account_id = %s and company_id is null",
+        customers = cursor.execute(
+            "select * from analytics.stripe_customers where account_id = %s",
             (DEMO_ACCOUNT_ID,),
+        ).fetchall()
+        prompts = cursor.execute(
+            "select company_id, prompt_context from analytics.company_prompt_context"
+            " where company_id = any(%s)",
+            (list(NAMED),),
         ).fetchall()
     return Marts(
         billing=_rows_by_company(conn, "company_billing"),
         renewals=_rows_by_company(conn, "company_renewals"),
         health=_rows_by_company(conn, "company_payment_health"),
         conflicts=list(conflicts),
-        unmatched_customer_emails={row["email"] for row in unmatched},
+        unmatched_customer_emails={c["email"] for c in customers if c["company_id"] is None},
+        customers_by_email={c["email"]: c for c in customers},
+        prompts={row["company_id"]: row["prompt_context"] for row in prompts},
     )
 
 
@@ -259,6 +267,17 @@ def test_northwind_conflict_goes_to_lower_id(phases: dict[str, Marts]) -> None:
         "demo_northwind_a", "demo_northwind_b",
     }
     assert {c["match_kind"] for c in conflicts[0]["candidates"]} == {"email"}
+
+
+def test_display_fields_reach_customers_and_prompts(phases: dict[str, Marts]) -> None:
+    marts = phases["subscription"]
+    acme = marts.customers_by_email["billing@acme-analytics.example"]
+
+    # The demo sets display_fields to metadata.tier,email on its new account.
+    assert acme["company_id"] == "demo_acme"
+    assert acme["display_fields"]["metadata.tier"] == "enterprise"
+    assert acme["display_fields"]["email"] == "billing@acme-analytics.example"
+    assert "enterprise" in marts.prompts["demo_acme"]
 
 
 # company: (renewal_status, contract_term, which date is the renewal date)
