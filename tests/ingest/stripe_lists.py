@@ -31,6 +31,7 @@ class Fault:
     status: int
     body: dict[str, Any]
     headers: dict[str, str]
+    only_if: Callable[[dict[str, str]], bool] | None = None
 
 
 class StripeLists:
@@ -69,14 +70,20 @@ class StripeLists:
             return set(self._objects[path])
 
     def fail_next(
-        self, path: str, status: int, *, times: int = 1, headers: dict[str, str] | None = None
+        self,
+        path: str,
+        status: int,
+        *,
+        times: int = 1,
+        headers: dict[str, str] | None = None,
+        only_if: Callable[[dict[str, str]], bool] | None = None,
     ) -> None:
-        """Fail the next `times` requests to `path` with `status`."""
+        """Fail the next `times` requests to `path` (those `only_if` accepts) with `status`."""
         kind = "rate_limit_error" if status == 429 else "api_error"
         body = {"error": {"type": kind, "message": f"scripted {status} from the stand-in"}}
         with self.lock:
             for _ in range(times):
-                self._faults[path].append(Fault(status, body, headers or {}))
+                self._faults[path].append(Fault(status, body, headers or {}, only_if))
 
     def requests_to(self, path: str) -> list[dict[str, str]]:
         with self.lock:
@@ -156,10 +163,14 @@ class StripeLists:
         assert self._server is not None
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
-    def take_fault(self, path: str) -> Fault | None:
+    def take_fault(self, path: str, params: dict[str, str]) -> Fault | None:
         with self.lock:
-            queue = self._faults.get(path)
-            return queue.popleft() if queue else None
+            queue = self._faults.get(path) or deque()
+            for fault in queue:
+                if fault.only_if is None or fault.only_if(params):
+                    queue.remove(fault)
+                    return fault
+            return None
 
 
 def _error(kind: str, message: str, *, code: str | None = None, param: str | None = None) -> dict:
@@ -221,7 +232,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if stand_in.latency_seconds:
             time.sleep(stand_in.latency_seconds)
-        fault = stand_in.take_fault(parts.path)
+        fault = stand_in.take_fault(parts.path, params)
         if fault is not None:
             self._send(fault.status, fault.body, fault.headers)
             return

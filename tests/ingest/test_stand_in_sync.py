@@ -244,6 +244,10 @@ def test_shared_second_drained_by_slices(
     assert len(same_second_pages) >= 4
 
 
+def _is_page_request(params: dict[str, str]) -> bool:
+    return params.get("limit") == "100"
+
+
 def test_failure_names_type_and_cursor(
     stripe_lists: StripeLists, warehouse_url: str, db: psycopg.Connection, account_id: str
 ) -> None:
@@ -255,7 +259,7 @@ def test_failure_names_type_and_cursor(
         if path == "/v1/charges" and params.get("limit") == "100":
             served.append(len(page))
             if len(served) == 2:
-                lists.fail_next(path, 500, times=3)
+                lists.fail_next(path, 500, times=3, only_if=_is_page_request)
 
     stripe_lists.page_hooks.append(fail_after_two_pages)
     api = stand_in_api(stripe_lists)
