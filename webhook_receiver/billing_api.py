@@ -100,6 +100,8 @@ async def _in_warehouse(request: Request, work: Callable[[psycopg.Connection], T
 
     def run() -> T:
         with connect(request.app.state.db_url, autocommit=True) as conn:
+            # The page prints timestamps labelled UTC.
+            conn.execute("set time zone 'UTC'")
             return work(conn)
 
     return await run_in_threadpool(run)
