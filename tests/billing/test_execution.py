@@ -3,7 +3,6 @@ change back from Stripe and from the stored result."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import psycopg
