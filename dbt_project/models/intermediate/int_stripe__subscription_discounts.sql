@@ -5,8 +5,10 @@
 --   * a discount whose coupon sits under `source.coupon` (2025-09-30.clover
 --     and later) rather than `coupon`.
 -- A coupon given as an id is read from the coupons table. A discount given
--- only as an id can be resolved only when it is the subscription's legacy
--- `discount`; otherwise `is_resolved` is false and it changes no amount.
+-- only as an id resolves only when it is the subscription's legacy
+-- `discount`. Otherwise `is_resolved` is false and it changes no amount.
+-- NOTE: no table stores discount objects, so item discounts listed only by
+-- id are never resolved; the ingest would have to expand them.
 with subscriptions as (
     select * from {{ ref('stg_stripe__subscriptions') }}
 ),

@@ -2,12 +2,13 @@
 -- force, and whether it counts in MRR as of the `as_of` instant.
 --
 -- Only coupons with duration `forever` that are in force reduce MRR. Item
--- discounts apply first, each to its own item; subscription discounts then
--- apply in array order to the items their coupon covers (all items unless
--- `applies_to.products` narrows it). `percent_off` multiplies; `amount_off`
--- comes off the period (invoice) amount, spread over the covered items in
--- proportion, floored at 0, and only in the subscription's currency or its
--- `currency_options` entry. Amounts stay exact until the marts round them.
+-- discounts apply first, each to its own item. Subscription discounts then
+-- apply in array order to the items their coupon covers, which is every
+-- item unless `applies_to.products` narrows it. `percent_off` multiplies.
+-- `amount_off` comes off the period (invoice) amount, spread over the
+-- covered items in proportion and floored at 0. It applies only in the
+-- subscription's currency or through its `currency_options` entry.
+-- Amounts stay exact until the marts round them.
 
 with recursive subscriptions as (
     select * from {{ ref('stg_stripe__subscriptions') }}
@@ -123,8 +124,8 @@ items_after_item_discounts as (
     order by account_id, subscription_id, item_id, step desc
 ),
 
--- Subscription discounts, one step per discount in array order; each step
--- sees every item of the subscription, so `amount_off` can be spread over
+-- Subscription discounts, one step per discount in array order. Each step
+-- reads every item of the subscription, so `amount_off` can be spread over
 -- the covered items by their share of the covered total.
 subscription_folds (
     account_id,

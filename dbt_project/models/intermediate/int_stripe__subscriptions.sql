@@ -1,7 +1,7 @@
--- One row per subscription: its MRR and its renewal fields side by side,
--- with the ordering key that picks a customer's or company's primary
--- subscription (non-ended first, then the largest undiscounted monthly
--- amount, then the earliest renewal date, then the subscription id).
+-- One row per subscription: its MRR and its renewal fields side by side.
+-- The marts pick a primary subscription from these columns: non-ended
+-- first, then the largest undiscounted monthly amount, then the earliest
+-- renewal date, then the subscription id.
 with subscription_mrr as (
     select * from {{ ref('int_stripe__subscription_mrr') }}
 ),

@@ -1,10 +1,10 @@
 -- One row per company with at least one assigned Stripe customer.
 --
 -- Money is in major units. `currency` is the company's only currency when
--- all of its MRR and lifetime value is in one; with several, `currency` is
--- the reporting currency and `mrr` and `lifetime_value` are converted with
--- halo.exchange_rates (null, with `is_exchange_rate_missing`, when a rate
--- is missing). The per-currency figures are never added to each other.
+-- all of its MRR and lifetime value is in one. With several, `currency` is
+-- the reporting currency, and `mrr` and `lifetime_value` are converted with
+-- halo.exchange_rates. A missing rate makes them null and sets
+-- `is_exchange_rate_missing`. Per-currency figures are never added together.
 with primaries as (
     select * from {{ ref('int_halo__company_primaries') }}
 ),

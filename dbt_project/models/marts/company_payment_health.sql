@@ -3,11 +3,11 @@
 --
 -- A company is scored only when one of its subscriptions has a status in
 -- its account's `health_statuses`. Levels, first match wins:
---   failing: a non-ended subscription is past_due or unpaid; or a matched
---            customer is delinquent while the company has a scored
---            subscription; or the latest charge attempt failed;
---   at_risk: a failed charge in the window, or collection is paused;
---   healthy: at least one succeeded charge;
+--   failing: a non-ended subscription is past_due or unpaid, a matched
+--            customer is delinquent (the company being scored), or the
+--            latest charge attempt failed.
+--   at_risk: a failed charge in the window, or collection is paused.
+--   healthy: at least one succeeded charge.
 --   unknown: no charge history.
 -- Scores: healthy 100, at_risk 50, failing 0, unknown null.
 with primaries as (

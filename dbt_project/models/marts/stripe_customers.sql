@@ -1,9 +1,10 @@
 -- One row per Stripe customer and account, deleted customers included
--- (they keep their history). `currency` is that of the customer's primary
--- subscription, else the customer's own, else the one its payments use;
--- `mrr` and `lifetime_value` are in it, in major units, with every
--- currency in the `_by_currency` objects. `mrr` follows the account's MRR
--- mode and is null in mode `manual`, which sets MRR per company.
+-- because they keep their history. `currency` is that of the customer's
+-- primary subscription, else the customer's own, else the one its payments
+-- use. `mrr` and `lifetime_value` are in that currency, in major units, and
+-- the `_by_currency` objects hold every currency. `mrr` follows the
+-- account's MRR mode and is null in mode `manual`, which sets MRR per
+-- company.
 with customers as (
     select * from {{ ref('stg_stripe__customers') }}
 ),

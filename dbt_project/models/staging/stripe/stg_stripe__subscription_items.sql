@@ -1,7 +1,7 @@
 -- Subscription items unnested from `items.data` of each subscription.
 -- Item-level periods (API 2025-03-31.basil and later) are kept apart from
--- the subscription-level ones older versions send; consumers read the item
--- first and fall back to the subscription.
+-- the subscription-level ones that older versions send. Consumers read the
+-- item first and fall back to the subscription.
 with source as (
     select * from {{ source('stripe_raw', 'subscriptions') }}
 ),
