@@ -107,7 +107,7 @@ class StripeApi:
     apply per instance, so share one instance between the threads of a sync.
     """
 
-    api_key: str
+    api_key: str = field(repr=False)
     api_base: str = DEFAULT_STRIPE_API_BASE
     stripe_account: str | None = None
     stripe_version: str | None = None

@@ -11,6 +11,8 @@ subprocess see the same warehouse.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,8 +42,16 @@ def _drop_database(server_url: str, name: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def session_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("halo_home")
+def session_home() -> Iterator[Path]:
+    """A private folder for the session's embedded server and Dagster home.
+
+    Not under pytest's `tmp_path_factory`: pytest deletes all but its three
+    newest base folders, so a concurrent session would remove this one (and
+    the running server's data) mid-run.
+    """
+    home = Path(tempfile.mkdtemp(prefix="halo-test-"))
+    yield home
+    shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
