@@ -410,10 +410,11 @@ def apply_pending_events(
     up_to_seq: int | None = None,
     limit: int = DEFAULT_BATCH_LIMIT,
 ) -> ApplyReport:
-    """Apply one batch of pending events and commit; return what happened.
+    """Apply one batch of pending events and commit; return the counts.
 
-    `conn` must not be in autocommit mode's middle of another transaction;
-    the batch runs in its own transaction.
+    The batch runs in a transaction of its own, so call this outside any
+    transaction on `conn`; inside one it becomes a savepoint and commits
+    only with the caller's transaction.
     """
     resolver = resolver or AccountResolver(conn)
     with conn.transaction():
