@@ -88,7 +88,9 @@ class RejectionLog:
         self._written = 0
         self._suppressed = 0
 
-    def warning(self, reason: str, request: Request) -> None:
+    def record(
+        self, reason: str, request: Request, level: int = logging.WARNING
+    ) -> None:
         now = time.monotonic()
         if now - self._window_start >= self.window_seconds:
             self._window_start = now
@@ -99,7 +101,8 @@ class RejectionLog:
         self._written += 1
         client = request.client.host if request.client else "-"
         suppressed, self._suppressed = self._suppressed, 0
-        log.warning(
+        log.log(
+            level,
             "webhook rejected reason=%r client=%s path=%s suppressed_before=%d",
             reason,
             client,
@@ -230,7 +233,7 @@ async def verify_delivery(
 def reject(
     state: ReceiverState, request: Request, reason: str, status_code: int = 400
 ) -> JSONResponse:
-    state.rejections.warning(reason, request)
+    state.rejections.record(reason, request)
     return JSONResponse({"error": reason}, status_code=status_code)
 
 
@@ -257,7 +260,9 @@ async def receive_stripe_webhook(request: Request) -> JSONResponse:
     except ConfigurationError as error:
         # Stripe retries a non-2xx delivery for up to three days in live
         # mode, so nothing is lost while the receiver is being configured.
-        log.error("webhook not verified: %s; set STRIPE_WEBHOOK_SECRET", error)
+        state.rejections.record(
+            f"{error}; set STRIPE_WEBHOOK_SECRET", request, logging.ERROR
+        )
         return JSONResponse({"error": str(error)}, status_code=500)
 
     try:
