@@ -154,7 +154,8 @@ def _first_failure(result: Any) -> str:
             error = event.step_failure_data.error
             while error.cause is not None and "IngestError" not in error.cls_name:
                 error = error.cause
-            return error.message.strip().splitlines()[-1]
+            message = error.message.strip().splitlines()[-1]
+            return message.split(f"{error.cls_name}: ", 1)[-1]
     return "see the run's logs in the Dagster UI (`halo-stripe ui`)"
 
 

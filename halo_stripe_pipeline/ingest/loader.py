@@ -219,6 +219,7 @@ class TypeLoad:
         self._started_at = _now()
         self._workers = 1
         self._last_progress = 0.0
+        self._first_task = ranges.RangeTask(gte=None, lt=None)
 
     def run(self) -> TypeReport:
         self._started = time.monotonic()
@@ -231,7 +232,7 @@ class TypeLoad:
         except EndpointMissingError as error:
             return self._skip(error)
         except Exception as error:  # noqa: BLE001 - recorded in the report and sync_state
-            self._failure = (ranges.RangeTask(None, None), error)
+            self._failure = (self._first_task, error)
             return self._finish()
         with self._condition:
             self._workers = self._worker_count(tasks)
@@ -278,10 +279,12 @@ class TypeLoad:
         one request and no probing.
         """
         if not self.options.range_slicing:
-            following = self._load_page(ranges.RangeTask(gte=None, lt=None))
+            following = self._load_page(self._first_task)
             return [following] if following is not None else []
-        whole = ranges.RangeTask(gte=ranges.EARLIEST_CREATED, lt=int(time.time()) + 1)
-        following = self._load_page(whole)
+        self._first_task = ranges.RangeTask(
+            gte=ranges.EARLIEST_CREATED, lt=int(time.time()) + 1
+        )
+        following = self._load_page(self._first_task)
         if following is None or following.cursor_created is None:
             return [following] if following is not None else []
         floor = self._bracket_oldest(following.cursor_created)

@@ -46,8 +46,10 @@ class RangeTask:
         return self.gte is not None and self.lt is not None
 
     def describe(self) -> str:
-        window = f"created in [{self.gte}, {self.lt})" if self.is_sliced else "unsliced"
-        return f"{window}, cursor `{self.starting_after or 'start'}`"
+        window = f"created in [{self.gte}, {self.lt})" if self.is_sliced else "the whole list"
+        if self.starting_after:
+            return f"{window}, after cursor `{self.starting_after}`"
+        return f"{window}, first page"
 
 
 def split_span(start: int, end: int, parts: int) -> list[RangeTask]:

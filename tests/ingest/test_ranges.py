@@ -217,3 +217,10 @@ def test_advance_records_page_density() -> None:
 
     assert following is not None
     assert following.objects_per_second == pytest.approx(0.3)
+
+
+def test_describe_names_range_and_cursor() -> None:
+    assert RangeTask(10, 20, starting_after="ch_9").describe() == (
+        "created in [10, 20), after cursor `ch_9`"
+    )
+    assert RangeTask(None, None).describe() == "the whole list, first page"

@@ -393,3 +393,31 @@ def test_auto_slicing_probes_created_filters(
     assert report.for_type("customers").slices > 1
     probe = stripe_lists.requests_to("/v1/customers")[0]
     assert probe == {"limit": "1", "created[gte]": "1230768000"}
+
+
+def test_cli_failed_run_one_line_error(
+    stripe_lists: StripeLists,
+    warehouse_url: str,
+    account_id: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from halo_stripe_pipeline.cli import main
+    from halo_stripe_pipeline.ingest import commands
+
+    monkeypatch.setattr(commands, "_build_marts", lambda db_url, as_of: None)
+    monkeypatch.setenv("STRIPE_API_KEY", stripe_lists.api_key)
+    monkeypatch.setenv("STRIPE_API_BASE", stripe_lists.api_base)
+    monkeypatch.setenv("STRIPE_LIST_SLICING", "on")
+    stripe_lists.add("/v1/charges", *_copies("openapi-fixtures-current/charge.json", "ch_c", 5, YEAR_2025))
+    stripe_lists.fail_next("/v1/charges", 400, times=5, only_if=_is_page_request)
+
+    exit_code = main(["sync", "--account", account_id])
+
+    # The run's own log lines go to stderr before the error line.
+    error = [line for line in capsys.readouterr().err.splitlines() if line.startswith("halo-stripe:")]
+    assert exit_code != 0
+    assert len(error) == 1
+    assert error[0].startswith(f"halo-stripe: sync of account `{account_id}` failed in Dagster run")
+    assert "sync of `charges` stopped at" in error[0]
+    assert "Rerun the sync" in error[0]
