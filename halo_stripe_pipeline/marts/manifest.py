@@ -47,4 +47,12 @@ def prepared_manifest(project_dir: Path = PROJECT_DIR) -> Path:
         partial = cached.with_suffix(f".{os.getpid()}.tmp")
         shutil.copyfile(parsed, partial)
         os.replace(partial, cached)
+    _remove_other_manifests(cached.parent)
     return cached
+
+
+def _remove_other_manifests(current: Path) -> None:
+    """Delete manifests of earlier versions of the project files."""
+    for folder in current.parent.iterdir():
+        if folder.is_dir() and folder != current:
+            shutil.rmtree(folder, ignore_errors=True)
