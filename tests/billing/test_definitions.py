@@ -29,10 +29,8 @@ def test_code_location_has_billing_job_and_sensor():
 
     definitions = build_definitions()
     assert definitions.get_job_def(EXECUTE_JOB).name == EXECUTE_JOB
-    assert (
-        definitions.get_sensor_def("billing_approved_requests_sensor").job_name
-        == EXECUTE_JOB
-    )
+    sensors = {sensor.name: sensor for sensor in definitions.sensors or []}
+    assert sensors["billing_approved_requests_sensor"].job_name == EXECUTE_JOB
 
 
 def test_sensor_then_job_execute_approved_request(
