@@ -281,14 +281,12 @@ class TypeLoad:
         if not self.options.range_slicing:
             following = self._load_page(self._first_task)
             return [following] if following is not None else []
-        self._first_task = ranges.RangeTask(
-            gte=ranges.EARLIEST_CREATED, lt=int(time.time()) + 1
-        )
+        self._first_task = ranges.RangeTask(gte=0, lt=int(time.time()) + 1)
         following = self._load_page(self._first_task)
         if following is None or following.cursor_created is None:
             return [following] if following is not None else []
         floor = self._bracket_oldest(following.cursor_created)
-        rest = dataclasses.replace(following, gte=max(floor, ranges.EARLIEST_CREATED))
+        rest = dataclasses.replace(following, gte=floor)
         parts = ranges.worthwhile_pieces(
             rest, self.options.workers_per_type, PAGE_SIZE, MIN_PAGES_PER_SLICE
         )
@@ -306,6 +304,9 @@ class TypeLoad:
                     break
                 found = probes.map(self._has_object_before, points)
                 low, high = ranges.narrow_oldest(low, high, dict(zip(points, found)))
+        # The search start is an assumption until a probe confirms it.
+        if low == ranges.EARLIEST_CREATED and self._has_object_before(low):
+            return 0
         return low
 
     def _has_object_before(self, instant: int) -> bool:

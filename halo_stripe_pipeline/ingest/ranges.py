@@ -17,8 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-# No Stripe object predates 2009-01-01 UTC; searches for the oldest object
-# start there.
+# Searches for the oldest object start at 2009-01-01 UTC, before Stripe's
+# launch. The loader checks that no object is older before slicing from here.
 EARLIEST_CREATED = 1_230_768_000
 
 

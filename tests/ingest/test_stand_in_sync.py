@@ -421,3 +421,17 @@ def test_cli_failed_run_one_line_error(
     assert error[0].startswith(f"halo-stripe: sync of account `{account_id}` failed in Dagster run")
     assert "sync of `charges` stopped at" in error[0]
     assert "Rerun the sync" in error[0]
+
+
+def test_objects_before_2009_listed(
+    stripe_lists: StripeLists, warehouse_url: str, account_id: str
+) -> None:
+    stripe_lists.add("/v1/customers", *_customers(150, YEAR_2025, 60))
+    stripe_lists.add("/v1/customers", *_customers(120, 1_000_000_000, 60, prefix="cus_old"))
+
+    report = run_full_sync(
+        warehouse_url, stand_in_api(stripe_lists), account_id,
+        object_types=["customers"], options=SLICED,
+    )
+
+    assert report.counts() == {"customers": 270}
