@@ -22,6 +22,9 @@ from halo_stripe_pipeline.events.types import (
 
 # One statement for any number of events: arrays in, new ids out. A
 # redelivered id (or the same id twice in one batch) is skipped, not updated.
+# The arrays go in binary format (`%b`): in text format psycopg escapes each
+# element with a regular expression, which cost about a fifth of the
+# receiver's CPU per event in a profile of 5,000 deliveries.
 INSERT_EVENTS_SQL = """
 insert into stripe_raw.webhook_events (
     id, account_id, type, api_version, created_at, livemode,
@@ -31,8 +34,8 @@ select
     id, account_id, type, api_version, to_timestamp(created), livemode,
     object_type, object_id, payload::jsonb, source, status
 from unnest(
-    %s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[], %s::boolean[],
-    %s::text[], %s::text[], %s::text[], %s::text[], %s::text[]
+    %b::text[], %b::text[], %b::text[], %b::text[], %b::bigint[], %b::boolean[],
+    %b::text[], %b::text[], %b::text[], %b::text[], %b::text[]
 ) as incoming(
     id, account_id, type, api_version, created, livemode,
     object_type, object_id, payload, source, status
