@@ -23,7 +23,7 @@ import psycopg
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from halo_stripe_pipeline.events import secrets as webhook_secrets
@@ -56,6 +56,16 @@ TOLERANCE_ENV_VARIABLE = "STRIPE_WEBHOOK_TOLERANCE"
 MAX_BODY_BYTES = 4 * 1024 * 1024
 MAX_BATCH_ROWS = 500
 STORED_SECRET_TTL_SECONDS = 30.0
+
+
+# The two success responses, encoded once: a response object is immutable
+# once built, so every request can send the same one.
+STORED_BODY = Response(
+    b'{"received":true,"duplicate":false}', media_type="application/json"
+)
+DUPLICATE_BODY = Response(
+    b'{"received":true,"duplicate":true}', media_type="application/json"
+)
 
 
 class ConfigurationError(RuntimeError):
@@ -237,7 +247,7 @@ def reject(
     return JSONResponse({"error": reason}, status_code=status_code)
 
 
-async def receive_stripe_webhook(request: Request) -> JSONResponse:
+async def receive_stripe_webhook(request: Request) -> Response:
     state = receiver_state(request.app)
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
@@ -279,7 +289,7 @@ async def receive_stripe_webhook(request: Request) -> JSONResponse:
     is_new = await state.writer.store(row)
     if not is_new:
         log.info("webhook duplicate event=%s type=%s", row.id, row.type)
-    return JSONResponse({"received": True, "duplicate": not is_new})
+    return DUPLICATE_BODY if not is_new else STORED_BODY
 
 
 routes = [
