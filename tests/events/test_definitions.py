@@ -40,16 +40,24 @@ def test_sensor_skips_without_events(db: psycopg.Connection, account: str) -> No
     assert result.skip_reason.skip_message == "no pending events"
 
 
-def test_sensor_skips_held_account(db: psycopg.Connection, account: str) -> None:
+def test_sensor_holds_then_releases_account(
+    db: psycopg.Connection, account: str
+) -> None:
     db.execute(
         "insert into halo.integration_settings (account_id, ingest_enabled) values (%s, false)",
         (account,),
     )
     store_event(db, load_sample("stripe-ruby-mock/customer.created.json"))
 
-    result = stripe_events_sensor(dg.build_sensor_context(instance=get_instance()))
+    held = stripe_events_sensor(dg.build_sensor_context(instance=get_instance()))
+    db.execute(
+        "update halo.integration_settings set ingest_enabled = true where account_id = %s",
+        (account,),
+    )
+    released = stripe_events_sensor(dg.build_sensor_context(instance=get_instance()))
 
-    assert result.run_requests == []
+    assert held.run_requests == []
+    assert len(released.run_requests) == 1
 
 
 def test_sensor_requests_batch(db: psycopg.Connection, account: str) -> None:
