@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -75,6 +76,10 @@ def run_demo(args: argparse.Namespace) -> int:
         sample = build_sample(args.customers, args.seed)
     except ValueError as error:
         raise CommandError(str(error)) from error
+    # start_emulator takes any answer on the port as its own, so check first
+    # that nothing else listens there.
+    if args.port is not None and not _is_port_free(args.port):
+        raise CommandError(f"port {args.port} is already in use on 127.0.0.1; pass another --port")
 
     started = time.monotonic()
     db_url = config.database_url()
@@ -164,11 +169,25 @@ def _point_environment_at(emulator: EmulatorProcess) -> None:
 
 @contextmanager
 def _running_emulator(port: int | None) -> Iterator[EmulatorProcess]:
-    emulator = start_emulator(port)
+    from halo_stripe_pipeline.cli import CommandError
+
+    try:
+        emulator = start_emulator(port)
+    except RuntimeError as error:
+        raise CommandError(f"localstripe failed to start: {error}") from error
     try:
         yield emulator
     finally:
         emulator.stop()
+
+
+def _is_port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def _wait_for_interrupt(emulator: EmulatorProcess) -> None:

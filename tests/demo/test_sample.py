@@ -75,11 +75,3 @@ def test_too_few_customers_rejected() -> None:
     with pytest.raises(ValueError, match=f"at least {len(named_customers())}"):
         build_sample(10)
 
-
-def test_demo_command_rejects_small_count(capsys: pytest.CaptureFixture[str]) -> None:
-    from halo_stripe_pipeline import cli
-
-    status = cli.main(["demo", "--customers", "5"])
-
-    assert status == 2
-    assert "--customers must be at least" in capsys.readouterr().err
