@@ -489,6 +489,8 @@ def load_object_types(
         pool.close()
 
 
+# NOTE: a rerun lists each type again from its newest object; it does not
+# resume at the `last_cursor` stored in `stripe_raw.sync_state`.
 def raise_for_failures(reports: Sequence[TypeReport]) -> None:
     """Raise `IngestError` naming every failed object type and its cursor."""
     failed = [report for report in reports if report.status == "failed"]

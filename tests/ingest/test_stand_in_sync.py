@@ -103,6 +103,16 @@ def test_samples_sync_every_type(
     for name, count in expected.items():
         assert len(_rows(db, name, account_id)) == count, name
     assert all(type_report.status == "succeeded" for type_report in report.types)
+    state = {
+        row[0]: row[1:]
+        for row in db.execute(
+            "select object_type, status, objects_loaded, pages_loaded, error,"
+            " finished_at is not null from stripe_raw.sync_state where account_id = %s",
+            (account_id,),
+        ).fetchall()
+    }
+    assert state["customers"] == ("succeeded", 230, report.for_type("customers").pages, None, True)
+    assert state["subscriptions"][:2] == ("succeeded", 4)
 
 
 def test_subscription_items_completed(
