@@ -76,7 +76,7 @@ def run_demo(args: argparse.Namespace) -> int:
         sample = build_sample(args.customers, args.seed)
     except ValueError as error:
         raise CommandError(str(error)) from error
-    # start_emulator takes any answer on the port as its own, so check first
+    # start_emulator takes any HTTP response on the port as its own, so check first
     # that nothing else listens there.
     if args.port is not None and not _is_port_free(args.port):
         raise CommandError(f"port {args.port} is already in use on 127.0.0.1; pass another --port")
