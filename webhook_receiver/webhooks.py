@@ -5,9 +5,10 @@ acknowledged event is never lost. Concurrent deliveries share one INSERT
 (group commit): each request queues its row and waits for the batch it
 joined, which keeps the database round trips per second flat under load.
 
-The optional path segment (`.../webhook/acct_123`) names the account an
-endpoint was created for; the receiver passes it to the stored-secret
-providers and uses it as the event's account when the event carries none.
+The optional path segment (`.../webhook/acct_123`) or `account` query
+parameter names the account an endpoint was created for. The receiver
+passes it to the stored-secret providers, and uses it as the event's
+account when the event carries none.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ Two phases against a scratch database on the local PostgreSQL server:
    signed `customer.updated` deliveries over loopback, signed before the clock
    starts. It sends first closed-loop at a fixed concurrency (the maximum
    sustained rate), then open-loop at a fixed offered rate (latency at the
-   target rate). Every delivery must be answered 200 and
+   target rate). Every delivery must get a 200 and
    stored: the stored row count is compared with the ids sent.
 2. Freshness. While the receiver runs, the script plays the Dagster daemon:
    it evaluates `stripe_events_sensor` every 5 seconds and executes each run

@@ -413,7 +413,7 @@ def apply_pending_events(
     """Apply one batch of pending events and commit; return the counts.
 
     The batch runs in a transaction of its own, so call this outside any
-    transaction on `conn`; inside one it becomes a savepoint and commits
+    transaction on `conn`. Inside one it becomes a savepoint, which commits
     only with the caller's transaction.
     """
     resolver = resolver or AccountResolver(conn)

@@ -1,9 +1,9 @@
 """Webhook signing secrets: the environment's and those other parts store.
 
-`STRIPE_WEBHOOK_SECRET` contains one secret, or several separated by commas while
-a secret is being rotated. A part that stores endpoint secrets (Connect keeps
-one per connected account, encrypted) registers a provider with
-`register_secret_provider`; the receiver asks the providers only when no
+`STRIPE_WEBHOOK_SECRET` contains one secret, or several separated by commas
+while a secret is being rotated. A part that stores endpoint secrets (Connect
+keeps one per connected account, encrypted) registers a provider with
+`register_secret_provider`. The receiver asks the providers only when no
 environment secret matches a delivery.
 """
 
