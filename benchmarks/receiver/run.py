@@ -6,8 +6,8 @@ Two phases against a scratch database on the local PostgreSQL server:
    signed `customer.updated` deliveries over loopback, signed before the clock
    starts. It sends first closed-loop at a fixed concurrency (the maximum
    sustained rate), then open-loop at a fixed offered rate (latency at the
-   target rate). Every delivery must get a 200 and
-   stored: the stored row count is compared with the ids sent.
+   target rate). Every delivery must get a 200 and be stored: the stored
+   row count is compared with the deliveries acknowledged.
 2. Freshness. While the receiver runs, the script plays the Dagster daemon:
    it evaluates `stripe_events_sensor` every 5 seconds and executes each run
    it requests in process (apply, dbt build, Slack outbox). Each delivery sets
