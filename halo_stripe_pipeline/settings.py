@@ -98,8 +98,10 @@ def _parse_health_statuses(text: str) -> list[str]:
 
 
 def _parse_currency(text: str) -> str:
+    from babel.numbers import list_currencies
+
     value = text.strip().lower()
-    if not _CURRENCY.match(value):
+    if not _CURRENCY.match(value) or value.upper() not in list_currencies():
         raise SettingError(f"invalid reporting_currency `{text}`")
     return value
 
@@ -141,7 +143,9 @@ SETTINGS: dict[str, Setting] = {
         json=True,
     ),
     "reporting_currency": Setting(
-        "reporting_currency", _parse_currency, "a three-letter ISO 4217 code such as usd"
+        "reporting_currency",
+        _parse_currency,
+        "an ISO 4217 currency code (as listed by CLDR) such as usd",
     ),
     "ingest_enabled": Setting("ingest_enabled", _parse_bool, "true, false", _render_bool),
     "workspace_id": Setting(

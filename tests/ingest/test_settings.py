@@ -58,6 +58,7 @@ def test_set_stores_parsed_values(db: psycopg.Connection, account_id: str) -> No
         ("health_statuses", "active,happy", "past_due"),
         ("health_statuses", " , ", "past_due"),
         ("reporting_currency", "dollars", "ISO 4217"),
+        ("reporting_currency", "xyz", "ISO 4217"),
         ("ingest_enabled", "maybe", "true, false"),
     ],
 )
