@@ -90,7 +90,7 @@ def _parse_display_fields(text: str) -> list[str]:
 def _parse_health_statuses(text: str) -> list[str]:
     statuses = _split_list(text)
     if not statuses:
-        raise SettingError("health_statuses needs at least one status")
+        raise SettingError("invalid health_statuses: the list is empty")
     bad = [status for status in statuses if status not in SUBSCRIPTION_STATUSES]
     if bad:
         raise SettingError(f"invalid health_statuses status `{bad[0]}`")
@@ -112,7 +112,7 @@ def _parse_bool(text: str) -> bool:
         return True
     if value in {"false", "no", "off", "0"}:
         return False
-    raise SettingError(f"invalid boolean `{text}`")
+    raise SettingError(f"invalid ingest_enabled `{text}`")
 
 
 def _render_list(value: Any) -> str:
