@@ -265,9 +265,11 @@ def named_customers() -> tuple[CustomerSpec, ...]:
         CustomerSpec(
             "juniper", "Juniper Retail", "pay@juniper-retail.example", active,
             STARTER_MONTHLY.id,
+            # The fully refunded charge comes last, so it must not be the
+            # last payment.
             charges=(
-                ChargeSpec(50000, "usd", "Onboarding package", refund=50000),
-                ChargeSpec(20000, "usd", "Extra storage", refund=5000),
+                ChargeSpec(20000, "usd", "Extra storage", refund=5000, step=1),
+                ChargeSpec(50000, "usd", "Onboarding package", refund=50000, step=2),
             ),
         ),
         CustomerSpec(
