@@ -170,28 +170,42 @@ def import_companies(conn: psycopg.Connection, path: Path) -> ImportResult:
     """Insert or update every company of the CSV at `path` in one transaction.
 
     A company already stored is replaced by the file's version (traits
-    included); companies absent from the file are left as they are.
+    included); companies absent from the file are left as they are. Rows go
+    through COPY into a temporary table and one upsert.
     """
     rows = read_companies(path)
-    inserted = 0
     with conn.transaction():
-        for row in rows:
-            record = conn.execute(
-                """
-                insert into halo.companies as c
-                    (id, workspace_id, name, domain, email, stripe_customer_id, traits, imported_at)
-                values (%s, %s, %s, %s, %s, %s, %s::jsonb, now())
-                on conflict (id) do update set
-                    workspace_id = excluded.workspace_id, name = excluded.name,
-                    domain = excluded.domain, email = excluded.email,
-                    stripe_customer_id = excluded.stripe_customer_id,
-                    traits = excluded.traits, imported_at = excluded.imported_at
-                returning (xmax = 0) as inserted
-                """,
-                (
+        conn.execute(
+            """
+            create temp table _companies_import (
+                id text, workspace_id text, name text, domain text, email text,
+                stripe_customer_id text, traits jsonb
+            ) on commit drop
+            """
+        )
+        copy_sql = (
+            "copy _companies_import"
+            " (id, workspace_id, name, domain, email, stripe_customer_id, traits) from stdin"
+        )
+        with conn.cursor().copy(copy_sql) as copy:
+            for row in rows:
+                copy.write_row((
                     row.id, row.workspace_id, row.name, row.domain, row.email,
                     row.stripe_customer_id, row.traits_json,
-                ),
-            ).fetchone()
-            inserted += 1 if record and record[0] else 0
-    return ImportResult(inserted=inserted, updated=len(rows) - inserted)
+                ))
+        outcomes = conn.execute(
+            """
+            insert into halo.companies as c
+                (id, workspace_id, name, domain, email, stripe_customer_id, traits, imported_at)
+            select id, workspace_id, name, domain, email, stripe_customer_id, traits, now()
+            from _companies_import
+            on conflict (id) do update set
+                workspace_id = excluded.workspace_id, name = excluded.name,
+                domain = excluded.domain, email = excluded.email,
+                stripe_customer_id = excluded.stripe_customer_id,
+                traits = excluded.traits, imported_at = excluded.imported_at
+            returning (xmax = 0) as inserted
+            """
+        ).fetchall()
+    inserted = sum(1 for outcome in outcomes if outcome[0])
+    return ImportResult(inserted=inserted, updated=len(outcomes) - inserted)
