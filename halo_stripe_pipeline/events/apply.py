@@ -263,11 +263,11 @@ class EventApplier:
     ) -> None:
         account_id, object_type, object_id = key
         endpoint = OBJECT_TYPES_BY_NAME[object_type].endpoint
-        started = datetime.now(timezone.utc)
-        # The read reflects at least the newest event, even with a slow local clock.
-        observed_at = max(
-            started, datetime.fromtimestamp(newest_created, tz=timezone.utc)
-        )
+        # The read is stored as of the newest event's second, not the local
+        # clock: a clock ahead of Stripe's would make later events look older
+        # and lose them. An event that arrives late can briefly set an older
+        # state, which the object's newer events then replace.
+        observed_at = datetime.fromtimestamp(newest_created, tz=timezone.utc)
         try:
             api = self.resolver.api_for(account_id)
             data = api.get(f"{endpoint}/{object_id}")
@@ -296,10 +296,7 @@ class EventApplier:
         self._queue(account_id, object_type, observed_at, data, deleted=deleted)
 
     def _list_refunds(self, account_id: str, listing: RefundListing) -> None:
-        observed_at = max(
-            datetime.now(timezone.utc),
-            datetime.fromtimestamp(listing.created, tz=timezone.utc),
-        )
+        observed_at = datetime.fromtimestamp(listing.created, tz=timezone.utc)
         try:
             api = self.resolver.api_for(account_id)
             refunds = [
