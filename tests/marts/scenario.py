@@ -366,6 +366,12 @@ def stripe_objects() -> dict[str, list[dict[str, Any]]]:
             "sub_marts_18", "cus_marts_18", [(price("price_marts_once", 10000, "month"), 1)],
             discounts=[legacy_discount("di_marts_18", once_50)],
         ),
+        # A status this project does not know yet: the build warns, not fails.
+        basil_subscription(
+            "sub_marts_unknown", "cus_marts_unmatched",
+            [(price("price_marts_unknown", 1000, "month"), 1)],
+            status="under_review",
+        ),
     ]
 
     customers = [

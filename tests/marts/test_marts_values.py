@@ -205,11 +205,15 @@ def test_stripe_customers_row(scenario_conn: psycopg.Connection) -> None:
     assert row["lifetime_value"] == Decimal("80.00")
     assert row["display_fields"] == {"email": "annual@annual.example", "metadata.tier": "gold"}
     unmatched = cursor.execute(
-        "select company_id from analytics.stripe_customers where account_id = %s"
+        "select company_id, subscription_status, mrr from analytics.stripe_customers"
+        " where account_id = %s"
         " and customer_id = 'cus_marts_unmatched'",
         (scenario.ACCOUNT_ID,),
     ).fetchone()
     assert unmatched["company_id"] is None
+    # An unknown status fails only a warning-level test and counts nothing.
+    assert unmatched["subscription_status"] == "under_review"
+    assert unmatched["mrr"] == Decimal("0.00")
 
 
 def test_prompt_context_summarises(scenario_conn: psycopg.Connection) -> None:
