@@ -48,6 +48,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Errors printed as one line: their messages name the value and the fix."""
+    from halo_stripe_pipeline.ingest.loader import IngestError
+    from halo_stripe_pipeline.marts.build import MartsBuildError
+    from halo_stripe_pipeline.stripe_client import StripeApiError
+
+    return (CommandError, ConfigError, IngestError, MartsBuildError, StripeApiError)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -57,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         result = args.handler(args)
-    except (CommandError, ConfigError) as error:
+    except _user_errors() as error:
         print(f"halo-stripe: {error}", file=sys.stderr)
         return 2
     return int(result or 0)

@@ -217,6 +217,8 @@ class StripeApi:
     @staticmethod
     def _final_error(method: str, path: str, error: stripe.StripeError) -> StripeApiError:
         message = error.user_message or str(error) or type(error).__name__
+        # The SDK's connection messages span several lines; keep errors on one.
+        message = " ".join(message.split())
         return StripeApiError(
             f"{method.upper()} {path} failed: {message}",
             code=getattr(error, "code", None),
