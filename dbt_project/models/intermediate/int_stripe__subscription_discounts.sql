@@ -7,8 +7,10 @@
 -- A coupon given as an id is read from the coupons table. A discount given
 -- only as an id resolves only when it is the subscription's legacy
 -- `discount`. Otherwise `is_resolved` is false and it changes no amount.
--- NOTE: no table stores discount objects, so item discounts listed only by
--- id are never resolved; the ingest would have to expand them.
+-- NOTE: no table stores discount objects. Since 2025-03-31.basil Stripe
+-- lists `discounts` as ids unless the request expands them
+-- (`expand[]=data.discounts`, `expand[]=data.items.data.discounts`), so
+-- an unexpanded forever coupon is flagged but does not reduce MRR.
 with subscriptions as (
     select * from {{ ref('stg_stripe__subscriptions') }}
 ),

@@ -227,7 +227,10 @@ monthly_totals as (
             discounted_items.amount_minor
             * discounted_items.monthly_factor_numerator
             / discounted_items.monthly_factor_denominator
-        ) as monthly_amount_minor
+        ) as monthly_amount_minor,
+        -- A tiered price listed without `expand[]=data.tiers`, for one,
+        -- has no amount; it adds nothing and is flagged here.
+        bool_or(item_amounts.period_amount_minor is null) as has_unknown_amount
     from item_amounts
     inner join discounted_items
         on item_amounts.account_id = discounted_items.account_id
@@ -265,6 +268,7 @@ states as (
             as is_collection_paused,
         coalesce(discount_counts.unresolved_discount_count, 0) > 0
             as has_unresolved_discount,
+        coalesce(monthly_totals.has_unknown_amount, false) as has_unknown_amount,
         subscriptions.created_at
     from subscriptions
     left join monthly_totals
@@ -298,7 +302,8 @@ final as (
         end as mrr_minor,
         coalesce(is_ended, false) as is_ended,
         is_collection_paused,
-        has_unresolved_discount
+        has_unresolved_discount,
+        has_unknown_amount
     from states
 )
 

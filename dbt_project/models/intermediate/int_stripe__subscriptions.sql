@@ -31,6 +31,7 @@ final as (
         subscription_mrr.is_ended,
         subscription_mrr.is_collection_paused,
         subscription_mrr.has_unresolved_discount,
+        subscription_mrr.has_unknown_amount,
         subscription_terms.is_cancel_at_period_end,
         subscription_terms.renewal_at,
         subscription_terms.next_billing_at,
