@@ -66,9 +66,35 @@ def test_other_job_success_skips() -> None:
     assert "send_slack_notifications" in skip.skip_message
 
 
+@dg.op
+def _noop() -> None:
+    return None
+
+
+@dg.job(name="full_sync")
+def _stand_in_full_sync() -> None:
+    _noop()
+
+
 def test_sensor_reacts_to_full_sync_run(marts_defs: dg.Definitions) -> None:
     sensor = marts_defs.resolve_sensor_def("marts_after_full_sync")
     assert isinstance(sensor, dg.RunStatusSensorDefinition)
+    with dg.instance_for_test() as instance:
+        result = _stand_in_full_sync.execute_in_process(instance=instance)
+        success_event = next(
+            event
+            for event in result.all_events
+            if event.event_type == dg.DagsterEventType.RUN_SUCCESS
+        )
+        context = dg.build_run_status_sensor_context(
+            sensor_name="marts_after_full_sync",
+            dagster_event=success_event,
+            dagster_instance=instance,
+            dagster_run=result.dagster_run,
+        )
+        request = sensor(context)
+    assert isinstance(request, dg.RunRequest)
+    assert request.run_key == f"after-{result.run_id}"
 
 
 def test_marts_job_runs_dbt(marts_defs: dg.Definitions, warehouse_url: str) -> None:
