@@ -170,15 +170,22 @@ final as (
         joined.plan_name,
         joined.mrr_mode,
         joined.currency,
-        case
-            when joined.is_mrr_missing then null
-            when joined.is_converted then joined.mrr_reporting
-            else coalesce(single_currency.mrr, 0)
-        end as mrr,
-        case
-            when joined.is_converted then joined.lifetime_value_reporting
-            else coalesce(single_currency.lifetime_value, 0)
-        end as lifetime_value,
+        -- Rounding again only gives a missing amount (0) its currency's scale.
+        round(
+            case
+                when joined.is_mrr_missing then null
+                when joined.is_converted then joined.mrr_reporting
+                else coalesce(single_currency.mrr, 0)
+            end,
+            {{ currency_exponent('joined.currency') }}
+        ) as mrr,
+        round(
+            case
+                when joined.is_converted then joined.lifetime_value_reporting
+                else coalesce(single_currency.lifetime_value, 0)
+            end,
+            {{ currency_exponent('joined.currency') }}
+        ) as lifetime_value,
         joined.mrr_by_currency,
         joined.lifetime_value_by_currency,
         joined.reporting_currency,

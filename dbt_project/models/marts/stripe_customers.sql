@@ -153,13 +153,20 @@ final as (
         joined.subscription_id,
         joined.subscription_status,
         joined.plan_name,
-        case
-            when joined.mrr_mode = 'manual' then null
-            else coalesce(money_rounded.mrr, 0)
-        end as mrr,
+        -- Rounding again only gives a missing amount (0) its currency's scale.
+        round(
+            case
+                when joined.mrr_mode = 'manual' then null
+                else coalesce(money_rounded.mrr, 0)
+            end,
+            {{ currency_exponent('joined.currency') }}
+        ) as mrr,
         joined.mrr_mode,
         joined.currency,
-        coalesce(money_rounded.lifetime_value, 0) as lifetime_value,
+        round(
+            coalesce(money_rounded.lifetime_value, 0),
+            {{ currency_exponent('joined.currency') }}
+        ) as lifetime_value,
         coalesce(joined.mrr_by_currency, '{}'::jsonb) as mrr_by_currency,
         coalesce(joined.lifetime_value_by_currency, '{}'::jsonb)
             as lifetime_value_by_currency,
