@@ -17,7 +17,7 @@ FAILED_STATUSES = frozenset({"error", "fail", "runtime error"})
 class MartsBuildError(RuntimeError):
     """`dbt build` failed; the message names each failing node."""
 
-    def __init__(self, message: str, failures: list["NodeResult"]) -> None:
+    def __init__(self, message: str, failures: list[NodeResult]) -> None:
         super().__init__(message)
         self.failures = failures
 

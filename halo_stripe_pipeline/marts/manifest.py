@@ -12,7 +12,11 @@ import os
 import shutil
 from pathlib import Path
 
-from halo_stripe_pipeline.marts.project import PROJECT_DIR, dbt_workspace, project_fingerprint
+from halo_stripe_pipeline.marts.project import (
+    PROJECT_DIR,
+    dbt_workspace,
+    project_fingerprint,
+)
 
 log = logging.getLogger(__name__)
 

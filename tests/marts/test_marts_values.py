@@ -33,7 +33,7 @@ MRR_CASES = {
     # (120000 - 12000 forever amount off) / 12 = 9000.
     "marts-04": (Decimal("90.00"), "usd"),
     # JPY has no minor unit: 12000 / 12 = 1000 yen.
-    "marts-05": (Decimal("1000"), "jpy"),
+    "marts-05": (Decimal(1000), "jpy"),
     # Trialing counts nothing.
     "marts-06": (Decimal("0.00"), "usd"),
     # past_due counts: plan-only item, 999 a month.
