@@ -356,7 +356,7 @@ class Executor:
         attempt: dict[str, Any] | None,
     ) -> dict[str, Any]:
         if name == REFUND:
-            return self._plan_refund(request, api)
+            return self._plan_refund(request, api, attempt)
         if name == "cancel_subscription":
             return self._plan_cancel_immediately(request, api, attempt)
         if name == CANCEL_AT_PERIOD_END:
@@ -386,12 +386,12 @@ class Executor:
             "response": None,
         }
 
-    def _plan_refund(self, request: BillingRequest, api: StripeApi) -> dict[str, Any]:
+    def _plan_refund(
+        self, request: BillingRequest, api: StripeApi, attempt: dict[str, Any] | None
+    ) -> dict[str, Any]:
         assert request.charge_id
         assert request.amount_minor
         assert request.currency
-        charge = api.get(f"/v1/charges/{request.charge_id}")
-        check_refundable(charge, request.amount_minor, request.currency)
         params = {
             "charge": request.charge_id,
             "amount": request.amount_minor,
@@ -403,7 +403,17 @@ class Executor:
             "params": {"charge": request.charge_id},
             "request_key": request.request_key,
         }
-        return self._step(request, REFUND, "post", "/v1/refunds", params, lookup)
+        step = self._step(request, REFUND, "post", "/v1/refunds", params, lookup)
+        # An earlier attempt whose response was lost may have refunded the
+        # charge already. The lookup comes first, because the refundable check
+        # would count that refund as one made elsewhere and fail the request.
+        if attempt is not None:
+            step["response"] = self._lookup(api, step)
+            if step["response"] is not None:
+                return step
+        charge = api.get(f"/v1/charges/{request.charge_id}")
+        check_refundable(charge, request.amount_minor, request.currency)
+        return step
 
     def _live_subscription(
         self, request: BillingRequest, api: StripeApi, *, may_be_ended: bool = False

@@ -531,3 +531,27 @@ def test_retry_after_lost_cancellation_response(
         == PLAN_AMOUNT
     )
     assert calls == ["cancel_subscription", "refund"]
+
+
+def test_retry_after_lost_full_refund(
+    db, world: StripeWorld, stripe_api, enabled_agent
+):
+    customer = world.customer(charge_amount=3000)
+    request_id = submit_and_approve(
+        db, submission(customer.id, "refund", charge_id=customer.charge_id)
+    )
+    hook, calls = lost_response_once()
+
+    [failed] = executor(db, stripe_api, after_stripe_call=hook).run([request_id])
+    assert failed.status == "failed"
+    assert (
+        stripe_api.get(f"/v1/charges/{customer.charge_id}")["amount_refunded"] == 3000
+    )
+    queue.retry(db, request_id, by="ana@halo.test")
+    [done] = executor(db, stripe_api, after_stripe_call=hook).run([request_id])
+
+    assert done.status == "succeeded", done.error
+    refunds = stripe_api.get("/v1/refunds", {"charge": customer.charge_id})["data"]
+    assert len(refunds) == 1
+    assert done.result["refund"]["id"] == refunds[0]["id"]
+    assert calls == ["refund"]
