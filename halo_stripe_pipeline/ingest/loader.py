@@ -29,7 +29,7 @@ import psycopg
 
 from halo_stripe_pipeline.config import DEFAULT_STRIPE_API_BASE, ConfigError
 from halo_stripe_pipeline.ingest import ranges
-from halo_stripe_pipeline.ingest.object_types import ObjectType
+from halo_stripe_pipeline.ingest.object_types import ObjectType, list_filters
 from halo_stripe_pipeline.stripe_client import PAGE_SIZE, StripeApi, StripeApiError
 from halo_stripe_pipeline.warehouse import bulk, connect
 
@@ -205,6 +205,7 @@ class TypeLoad:
     ) -> None:
         self.spec = spec
         self.api = api
+        self.filters = list_filters(spec, api)
         self.pool = pool
         self.account_id = account_id
         self.options = options
@@ -310,7 +311,7 @@ class TypeLoad:
         return low
 
     def _has_object_before(self, instant: int) -> bool:
-        body = self._get({**self.spec.filters, "limit": 1, "created[lt]": instant})
+        body = self._get({**self.filters, "limit": 1, "created[lt]": instant})
         return bool(body.get("data"))
 
     # Worker loop ------------------------------------------------------
@@ -363,7 +364,7 @@ class TypeLoad:
     def _load_page(self, task: ranges.RangeTask) -> ranges.RangeTask | None:
         observed_at = _now()
         try:
-            body = self._get(ranges.list_params(task, self.spec.filters))
+            body = self._get(ranges.list_params(task, self.filters))
         except StripeApiError as error:
             if error.code == "resource_missing" and task.starting_after:
                 self.logger.warning(

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from halo_stripe_pipeline.config import DEFAULT_STRIPE_API_BASE
 from halo_stripe_pipeline.stripe_client import PAGE_SIZE, StripeApi
 
 Completion = Callable[[StripeApi, dict[str, Any]], dict[str, Any]]
@@ -25,6 +26,7 @@ class ObjectType:
     endpoint: str
     table: str
     filters: Mapping[str, Any] = field(default_factory=dict)
+    expand: tuple[str, ...] = ()
     complete: Completion | None = None
     flags_missing_as_deleted: bool = False
     description: str = ""
@@ -68,8 +70,11 @@ OBJECT_TYPES: tuple[ObjectType, ...] = (
         "subscriptions",
         "/v1/subscriptions",
         "subscriptions",
-        # Without `status=all` the list omits canceled subscriptions.
+        # Without `status=all` the list omits canceled subscriptions. From API
+        # 2025-03-31 on, `discounts` holds bare ids unless expanded, and the
+        # MRR rules need each coupon's duration and amount.
         filters={"status": "all"},
+        expand=("data.discounts", "data.items.data.discounts"),
         complete=complete_subscription_items,
         description="Subscriptions of every status, with all their items.",
     ),
@@ -81,11 +86,36 @@ OBJECT_TYPES: tuple[ObjectType, ...] = (
         description="Refunds, from the refunds list: charges no longer embed them.",
     ),
     ObjectType("invoices", "/v1/invoices", "invoices", description="Invoices."),
-    ObjectType("prices", "/v1/prices", "prices", description="Prices, active or not."),
+    ObjectType(
+        "prices",
+        "/v1/prices",
+        "prices",
+        # A tiered price lists its tiers only when expanded.
+        expand=("data.tiers",),
+        description="Prices, active or not.",
+    ),
     ObjectType("products", "/v1/products", "products", description="Products, active or not."),
-    ObjectType("plans", "/v1/plans", "plans", description="Legacy plans (the price API's predecessor)."),
+    ObjectType(
+        "plans",
+        "/v1/plans",
+        "plans",
+        expand=("data.tiers",),
+        description="Legacy plans (the price API's predecessor).",
+    ),
     ObjectType("coupons", "/v1/coupons", "coupons", description="Coupons."),
 )
+
+def list_filters(spec: ObjectType, api: StripeApi) -> dict[str, Any]:
+    """Return the list filters for `spec`, with its expansions on Stripe's API.
+
+    NOTE: expansions are sent only to Stripe itself, because localstripe
+    rejects `expand[]=data.discounts`; other bases get unexpanded objects.
+    """
+    filters = dict(spec.filters)
+    if spec.expand and api.api_base == DEFAULT_STRIPE_API_BASE:
+        filters["expand"] = list(spec.expand)
+    return filters
+
 
 OBJECT_TYPES_BY_NAME: dict[str, ObjectType] = {spec.name: spec for spec in OBJECT_TYPES}
 

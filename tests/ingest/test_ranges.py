@@ -224,3 +224,16 @@ def test_describe_names_range_and_cursor() -> None:
         "created in [10, 20), after cursor `ch_9`"
     )
     assert RangeTask(None, None).describe() == "the whole list, first page"
+
+
+def test_expansions_only_on_stripe():
+    from halo_stripe_pipeline.ingest.object_types import OBJECT_TYPES_BY_NAME, list_filters
+    from halo_stripe_pipeline.stripe_client import StripeApi
+
+    subscriptions = OBJECT_TYPES_BY_NAME["subscriptions"]
+    live = list_filters(subscriptions, StripeApi("sk_test_x"))
+    local = list_filters(subscriptions, StripeApi("sk_test_x", "http://127.0.0.1:8420"))
+    assert live["expand"] == ["data.discounts", "data.items.data.discounts"]
+    assert live["status"] == "all"
+    assert "expand" not in local
+    assert list_filters(OBJECT_TYPES_BY_NAME["prices"], StripeApi("sk_test_x"))["expand"] == ["data.tiers"]
