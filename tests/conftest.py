@@ -77,8 +77,11 @@ def warehouse_url(session_home: Path) -> Iterator[str]:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
-    _drop_database(server_url, name)
-    if not external:
+    if external:
+        _drop_database(server_url, name)
+    else:
+        # The embedded server and its data are removed whole, so dropping the
+        # database first would only add a step that can fail.
         _stop_embedded(session_home / "pgdata")
 
 
