@@ -151,7 +151,7 @@ def _open_request_for(conn: psycopg.Connection, valid: ValidRequest) -> int | No
         """
         select id from billing.requests
         where account_id = %s and request_type = %s
-          and coalesce(charge_id, subscription_id, customer_id) = %s
+          and coalesce(subscription_id, charge_id, customer_id) = %s
           and status = any(%s)
         """,
         (

@@ -93,7 +93,8 @@ class ValidRequest:
 
     @property
     def target_object(self) -> str:
-        return self.charge_id or self.subscription_id or self.customer_id
+        # The same order as the unique index of open requests.
+        return self.subscription_id or self.charge_id or self.customer_id
 
 
 def _clean(value: str | None) -> str | None:

@@ -422,6 +422,30 @@ def test_second_open_request_for_same_object(db, warehouse, enabled_agent):
     assert second.status == "pending"
 
 
+def test_second_cancellation_with_refund(db, warehouse, enabled_agent):
+    customer = warehouse.customer()
+    charge = warehouse.charge(customer, amount=5000)
+    subscription = warehouse.subscription(customer)
+    first = queue.submit(
+        db,
+        ask(
+            customer,
+            "cancel_immediately",
+            subscription_id=subscription,
+            charge_id=charge,
+        ),
+    )
+
+    message = rejected(
+        db, ask(customer, "cancel_immediately", subscription_id=subscription)
+    )
+
+    assert (
+        f"request {first.id} is already open for cancel_immediately of "
+        f"`{subscription}`" in message
+    )
+
+
 def test_refund_defaults_to_remaining_amount(db, warehouse, enabled_agent):
     customer = warehouse.customer()
     charge = warehouse.charge(customer, amount=5000, amount_refunded=1500)

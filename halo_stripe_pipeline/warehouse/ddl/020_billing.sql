@@ -71,10 +71,14 @@ create table if not exists billing.requests (
     updated_at timestamptz not null default now()
 );
 
--- At most one open request of a type for the same Stripe object.
-create unique index if not exists requests_one_open_per_object
+-- At most one open request of a type per Stripe object: the subscription
+-- (so two cancellations refunding different charges clash), else the charge
+-- of a refund, else the customer of a credit. The older index put the charge
+-- first. NOTE: the create fails while two open requests share a key.
+drop index if exists billing.requests_one_open_per_object;
+create unique index if not exists requests_one_open_per_subject
     on billing.requests (
-        account_id, request_type, coalesce(charge_id, subscription_id, customer_id)
+        account_id, request_type, coalesce(subscription_id, charge_id, customer_id)
     )
     where status in ('pending', 'approved', 'executing');
 
