@@ -14,10 +14,14 @@ import psycopg
 from halo_stripe_pipeline.billing import policy, queue, tokens
 from halo_stripe_pipeline.billing.execution import Executor
 from halo_stripe_pipeline.billing.models import (
+    APPROVED,
+    EXECUTING,
+    FAILED,
     REQUEST_TYPES,
     STATUSES,
     BillingError,
     BillingRequest,
+    NotFoundError,
     Submission,
 )
 from halo_stripe_pipeline.money import format_minor
@@ -185,6 +189,7 @@ def _execute(args: argparse.Namespace) -> int:
         try:
             for request_id in args.ids if args.retry else []:
                 queue.retry(conn, request_id, by=args.by)
+            _check_runnable(conn, args.ids)
             handled = Executor(conn).run(args.ids or None)
         except BillingError as error:
             raise _command_error(error) from None
@@ -194,6 +199,25 @@ def _execute(args: argparse.Namespace) -> int:
     if not handled:
         print("no approved requests to execute")
     return 1 if any(request.status == "failed" for request in handled) else 0
+
+
+def _check_runnable(conn: psycopg.Connection, request_ids: list[int]) -> None:
+    """Raise `BillingError` naming each given id that is unknown or not approved."""
+    problems = []
+    for request_id in request_ids:
+        try:
+            status = queue.get_request(conn, request_id).status
+        except NotFoundError as error:
+            problems.append(str(error))
+            continue
+        if status in (APPROVED, EXECUTING):
+            continue
+        hint = ": retry it with --retry --by NAME" if status == FAILED else ""
+        problems.append(
+            f"billing request {request_id} is {status}, so it cannot run{hint}"
+        )
+    if problems:
+        raise BillingError("; ".join(problems))
 
 
 def _agents(args: argparse.Namespace) -> int:

@@ -163,6 +163,32 @@ def test_execute_failure_exits_nonzero_and_retry(
     assert queue.get_request(db, request.id).execution_generation == 2
 
 
+def test_execute_names_ids_not_run(
+    capsys, db, world: StripeWorld, enabled_agent, stripe_env
+):
+    customer = world.customer()
+    request = queue.submit(
+        db,
+        Submission(
+            request_type="cancel_at_period_end",
+            customer_id=customer.id,
+            subscription_id=customer.subscription_id,
+            reason="r",
+            summary="s",
+            requested_by=AGENT,
+        ),
+    )
+    queue.reject(db, request.id, by="ana", note="no")
+
+    code, _, err = run(capsys, "execute", str(request.id))
+    assert code == 2
+    assert f"billing request {request.id} is rejected" in err
+
+    code, _, err = run(capsys, "execute", "987654321")
+    assert code == 2
+    assert "billing request 987654321 not found" in err
+
+
 def test_agents_commands(capsys, db):
     assert (
         run(capsys, "agents", "enable", "chat-bot", "--by", "data-team")[1].strip()
