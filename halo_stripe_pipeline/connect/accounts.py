@@ -362,14 +362,18 @@ def list_accounts(conn: psycopg.Connection) -> list[AccountSummary]:
     """Return every connected or configured account, connected ones first.
 
     Accounts synced with the environment's key have a settings row but no
-    stored connection; they are listed with the type `environment`.
+    stored connection, so they are listed with the type `environment`. Such an
+    account shows as disconnected while its ingest is off.
     """
     rows = conn.execute(
         """
         select
             coalesce(c.account_id, s.account_id),
             coalesce(c.workspace_id, s.workspace_id),
-            coalesce(c.status, 'connected'),
+            coalesce(
+                c.status,
+                case when s.ingest_enabled then 'connected' else 'disconnected' end
+            ) as status,
             coalesce(c.connection_type, 'environment'),
             s.ingest_enabled,
             c.webhook_endpoint_id,
@@ -382,7 +386,7 @@ def list_accounts(conn: psycopg.Connection) -> list[AccountSummary]:
             c.connected_at
         from halo.stripe_connections c
         full outer join halo.integration_settings s using (account_id)
-        order by coalesce(c.status, 'connected'), 2, 1
+        order by status, 2, 1
         """
     ).fetchall()
     return [AccountSummary(*row) for row in rows]

@@ -399,3 +399,19 @@ def test_failed_registration_keeps_connection(
     assert row == ("connected", result.webhook_error)
     listed = {summary.account_id: summary for summary in list_accounts(db)}
     assert listed[account_id].webhook_error == result.webhook_error
+
+
+def test_disconnected_environment_account_listed(db: psycopg.Connection):
+    account_id = f"acct_{secrets.token_hex(8)}"
+    db.execute(
+        "insert into halo.integration_settings (account_id, workspace_id)"
+        " values (%s, %s)",
+        (account_id, f"ws_{account_id[-6:]}"),
+    )
+
+    disconnect_account(db, account_id)
+
+    listed = {summary.account_id: summary for summary in list_accounts(db)}
+    assert listed[account_id].connection_type == "environment"
+    assert listed[account_id].status == "disconnected"
+    assert listed[account_id].ingest_enabled is False
