@@ -131,15 +131,47 @@ def _parse_row(
     return row, []
 
 
+def _check_header(path: Path, header: list[str]) -> dict[str, tuple[str, bool]]:
+    """Return the trait columns; raise CompaniesFileError for an ambiguous header.
+
+    A repeated column would silently keep only its last cell, and so would
+    two columns that fill one trait key (`seats` and `seats:number`).
+    """
+    if "id" not in header:
+        raise CompaniesFileError(f"{path}: the header has no `id` column")
+    for column in header:
+        if header.count(column) > 1:
+            raise CompaniesFileError(
+                f"{path}: column `{column}` appears twice in the header; keep one"
+            )
+    trait_columns = _trait_columns(header)
+    column_of_key: dict[str, str] = {}
+    for column, (key, _numeric) in trait_columns.items():
+        if key in column_of_key:
+            raise CompaniesFileError(
+                f"{path}: columns `{column_of_key[key]}` and `{column}` both fill "
+                f"trait `{key}`; keep one"
+            )
+        column_of_key[key] = column
+    return trait_columns
+
+
 def read_companies(path: Path) -> list[CompanyRow]:
     """Parse and validate the whole file; raise CompaniesFileError listing bad rows."""
+    try:
+        return _read_companies(path)
+    except UnicodeDecodeError:
+        raise CompaniesFileError(
+            f"{path}: not UTF-8 text; save the file as CSV UTF-8"
+        ) from None
+
+
+def _read_companies(path: Path) -> list[CompanyRow]:
     with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
         header = [column.strip() for column in reader.fieldnames or []]
-        if "id" not in header:
-            raise CompaniesFileError(f"{path}: the header has no `id` column")
+        trait_columns = _check_header(path, header)
         reader.fieldnames = header
-        trait_columns = _trait_columns(header)
         rows: list[CompanyRow] = []
         errors: list[str] = []
         first_line_of: dict[str, int] = {}

@@ -130,6 +130,32 @@ def test_header_without_id_rejected(db: psycopg.Connection, tmp_path: Path) -> N
         import_companies(db, _write(tmp_path, "name,email\nAcme,a@acme.com\n"))
 
 
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        ("id,name,id", "column `id` appears twice in the header"),
+        ("id,seats:number,seats", "columns `seats:number` and `seats` both fill trait `seats`"),
+    ],
+)
+def test_repeated_header_column_rejected(
+    db: psycopg.Connection, tmp_path: Path, prefix: str, header: str, message: str
+) -> None:
+    path = _write(tmp_path, f"{header}\n{prefix}1,3,{prefix}2\n")
+
+    with pytest.raises(CompaniesFileError, match=message):
+        import_companies(db, path)
+    assert _count(db, prefix) == 0
+
+
+def test_file_not_utf8_rejected(db: psycopg.Connection, tmp_path: Path, prefix: str) -> None:
+    path = tmp_path / "companies.csv"
+    path.write_bytes(f"id,name\n{prefix}1,Caf\xe9\n".encode("latin-1"))
+
+    with pytest.raises(CompaniesFileError, match="not UTF-8"):
+        import_companies(db, path)
+    assert _count(db, prefix) == 0
+
+
 def test_cli_bad_file_one_line_error(
     warehouse_url: str,
     db: psycopg.Connection,
