@@ -49,6 +49,7 @@ from halo_stripe_pipeline.billing.models import (
 from halo_stripe_pipeline.billing.queue import get_request, transition
 from halo_stripe_pipeline.billing.validation import ENDED_SUBSCRIPTION_STATUSES
 from halo_stripe_pipeline.config import DEFAULT_STRIPE_API_BASE
+from halo_stripe_pipeline.connect.secrets import AccountDisconnected
 from halo_stripe_pipeline.money import format_minor
 from halo_stripe_pipeline.stripe_client import (
     StripeApi,
@@ -197,7 +198,14 @@ class Executor:
             return None
         # Built before the status changes, so a missing Stripe key (a
         # ConfigError) leaves the request approved rather than executing.
-        api = self.stripe_api_for(self.conn, request.account_id)
+        # A disconnected account fails only its own requests, and the batch
+        # goes on with the other accounts.
+        api: StripeApi | None = None
+        failure = ""
+        try:
+            api = self.stripe_api_for(self.conn, request.account_id)
+        except AccountDisconnected as error:
+            failure = str(error)
         if request.status == APPROVED:
             try:
                 request = transition(
@@ -217,6 +225,8 @@ class Executor:
                 request_id,
                 request.execution_generation,
             )
+        if api is None:
+            return self._fail(request, failure, request.execution_plan)
         return self._execute(request, api)
 
     def _execute(self, request: BillingRequest, api: StripeApi) -> BillingRequest:

@@ -555,3 +555,35 @@ def test_retry_after_lost_full_refund(
     assert len(refunds) == 1
     assert done.result["refund"]["id"] == refunds[0]["id"]
     assert calls == ["refund"]
+
+
+def test_disconnected_account_fails_only_its_request(
+    db, world: StripeWorld, stripe_api, enabled_agent
+):
+    from halo_stripe_pipeline.connect.secrets import AccountDisconnected
+
+    first = world.customer()
+    second = world.customer()
+    first_id = submit_and_approve(
+        db, submission(first.id, "refund", charge_id=first.charge_id)
+    )
+    second_id = submit_and_approve(
+        db, submission(second.id, "refund", charge_id=second.charge_id)
+    )
+    calls = []
+
+    def disconnected_once(conn, account):
+        calls.append(account)
+        if len(calls) == 1:
+            raise AccountDisconnected(f"Stripe account `{account}` is disconnected")
+        return stripe_api
+
+    handled = Executor(db, stripe_api_for=disconnected_once).run(
+        [first_id, second_id]
+    )
+
+    statuses = {request.id: request.status for request in handled}
+    assert statuses == {first_id: "failed", second_id: "succeeded"}
+    failed = queue.get_request(db, first_id)
+    assert "is disconnected" in failed.error
+    assert stripe_api.get(f"/v1/charges/{first.charge_id}")["amount_refunded"] == 0
