@@ -9,30 +9,48 @@ import dagster as dg
 
 EXECUTE_JOB = "billing_execute_approved"
 SENSOR_INTERVAL_SECONDS = 30
-ACTIVE_RUN_STATUSES = [
+# Runs about to execute. STARTED is left out because a killed run stays
+# STARTED for good. A live executor is seen by its advisory lock instead.
+PENDING_RUN_STATUSES = [
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,
     dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
 ]
 
 
-def _runnable_count() -> int | None:
-    """Return how many requests wait for execution, or None before the schema exists."""
+def _runnable_count() -> tuple[int, int] | None:
+    """Return (requests waiting, those not locked by an executor), or None without the schema."""
     from psycopg import errors
 
+    from halo_stripe_pipeline.billing.execution import ADVISORY_LOCK_NAMESPACE
     from halo_stripe_pipeline.config import database_url
     from halo_stripe_pipeline.warehouse import connect
 
     with connect(database_url()) as conn:
         try:
             row = conn.execute(
-                "select count(*) from billing.requests"
-                " where status in ('approved', 'executing')"
+                """
+                select
+                    count(*),
+                    count(*) filter (where not exists (
+                        select 1 from pg_locks l
+                        where l.locktype = 'advisory'
+                          and l.granted
+                          and l.database = (
+                              select oid from pg_database where datname = current_database()
+                          )
+                          and l.classid = %(namespace)s
+                          and l.objid = r.id
+                          and l.objsubid = 2
+                    ))
+                from billing.requests r
+                where r.status in ('approved', 'executing')
+                """,
+                {"namespace": ADVISORY_LOCK_NAMESPACE},
             ).fetchone()
         except errors.UndefinedTable:
             return None
-    return int(row[0]) if row else 0
+    return (int(row[0]), int(row[1])) if row else (0, 0)
 
 
 @dg.op(
@@ -82,19 +100,24 @@ def billing_execute_approved() -> None:
 def billing_approved_requests_sensor(
     context: dg.SensorEvaluationContext,
 ) -> dg.SensorResult:
-    waiting = _runnable_count()
-    if waiting is None:
+    counts = _runnable_count()
+    if counts is None:
         return dg.SensorResult(
             skip_reason="billing.requests does not exist yet; any halo-stripe command creates it"
         )
+    waiting, unclaimed = counts
     if waiting == 0:
         return dg.SensorResult(skip_reason="no approved billing requests")
-    active = context.instance.get_runs_count(
-        dg.RunsFilter(job_name=EXECUTE_JOB, statuses=ACTIVE_RUN_STATUSES)
-    )
-    if active:
+    if unclaimed == 0:
         return dg.SensorResult(
-            skip_reason=f"{waiting} request(s) waiting; a run is already active"
+            skip_reason=f"{waiting} request(s) waiting, all being executed"
+        )
+    pending = context.instance.get_runs_count(
+        dg.RunsFilter(job_name=EXECUTE_JOB, statuses=PENDING_RUN_STATUSES)
+    )
+    if pending:
+        return dg.SensorResult(
+            skip_reason=f"{waiting} request(s) waiting; a run is about to start"
         )
     context.log.info(f"{waiting} billing request(s) waiting; launching {EXECUTE_JOB}")
     return dg.SensorResult(run_requests=[dg.RunRequest()])

@@ -72,3 +72,72 @@ def test_sensor_then_job_execute_approved_request(
     )
     assert skipped.run_requests == []
     assert skipped.skip_reason is not None
+
+
+def _approved_request(db, world: StripeWorld) -> int:
+    customer = world.customer(charge_amount=1500)
+    request = queue.submit(
+        db,
+        Submission(
+            request_type="refund",
+            customer_id=customer.id,
+            charge_id=customer.charge_id,
+            reason="r",
+            summary="s",
+            requested_by=AGENT,
+        ),
+    )
+    queue.approve(db, request.id, by="ana@halo.test")
+    return request.id
+
+
+def test_sensor_launches_past_a_dead_started_run(
+    db, world: StripeWorld, enabled_agent, stripe_env
+):
+    from dagster._core.storage.dagster_run import DagsterRun
+
+    request_id = _approved_request(db, world)
+    instance = dg.DagsterInstance.ephemeral()
+    # A run whose process was killed stays STARTED and has no lock.
+    instance.add_run(
+        DagsterRun(job_name=EXECUTE_JOB, status=dg.DagsterRunStatus.STARTED)
+    )
+
+    launched = billing_approved_requests_sensor(
+        dg.build_sensor_context(instance=instance)
+    )
+
+    assert len(launched.run_requests) == 1
+    assert queue.get_request(db, request_id).status == "approved"
+    db.execute(
+        "update billing.requests set status = 'rejected' where id = %s", (request_id,)
+    )
+
+
+def test_sensor_skips_requests_an_executor_holds(
+    db, world: StripeWorld, enabled_agent, stripe_env, warehouse_url
+):
+    import psycopg
+
+    from halo_stripe_pipeline.billing.execution import ADVISORY_LOCK_NAMESPACE
+
+    db.execute(
+        "update billing.requests set status = 'rejected'"
+        " where status in ('approved', 'executing')"
+    )
+    request_id = _approved_request(db, world)
+    instance = dg.DagsterInstance.ephemeral()
+
+    with psycopg.connect(warehouse_url, autocommit=True) as holder:
+        holder.execute(
+            "select pg_advisory_lock(%s, %s)", (ADVISORY_LOCK_NAMESPACE, request_id)
+        )
+        skipped = billing_approved_requests_sensor(
+            dg.build_sensor_context(instance=instance)
+        )
+
+    assert skipped.run_requests == []
+    assert "being executed" in skipped.skip_reason.skip_message
+    db.execute(
+        "update billing.requests set status = 'rejected' where id = %s", (request_id,)
+    )
