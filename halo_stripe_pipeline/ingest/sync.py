@@ -97,10 +97,21 @@ def _store_account(conn: psycopg.Connection, account: dict, *, replace: bool) ->
 def prepare_account(
     conn: psycopg.Connection, account_id: str, workspace_id: str | None = None
 ) -> None:
-    """Create the account's settings row on first sync and check `ingest_enabled`."""
+    """Create the account's settings row on first sync and check `ingest_enabled`.
+
+    A `workspace_id` other than the stored one raises `ConfigError` instead
+    of being ignored.
+    """
     with conn.transaction():
-        ensure_settings_row(conn, account_id, workspace_id)
-    if not get_settings(conn, account_id)["ingest_enabled"]:
+        created = ensure_settings_row(conn, account_id, workspace_id)
+    settings = get_settings(conn, account_id)
+    if workspace_id and not created and settings["workspace_id"] != workspace_id:
+        raise ConfigError(
+            f"account `{account_id}` already belongs to workspace "
+            f"`{settings['workspace_id']}`, not `{workspace_id}`; change it with "
+            f"`halo-stripe settings set workspace_id {workspace_id} --account {account_id}`"
+        )
+    if not settings["ingest_enabled"]:
         raise IngestDisabledError(
             f"ingest is disabled for account `{account_id}`; enable it with "
             f"`halo-stripe settings set ingest_enabled true --account {account_id}`"

@@ -114,3 +114,18 @@ def test_cli_rejects_bad_value(
         "halo-stripe: invalid mrr_mode `arr`; allowed: "
         "stripe_subscription, previous_month_charges, manual"
     )
+
+
+def test_sync_workspace_differing_from_stored_rejected(
+    db: psycopg.Connection, account_id: str
+) -> None:
+    from halo_stripe_pipeline.config import ConfigError
+    from halo_stripe_pipeline.ingest.sync import prepare_account
+
+    prepare_account(db, account_id, "acme")
+    prepare_account(db, account_id, "acme")
+    prepare_account(db, account_id)
+
+    with pytest.raises(ConfigError, match="already belongs to workspace `acme`"):
+        prepare_account(db, account_id, "globex")
+    assert get_settings(db, account_id)["workspace_id"] == "acme"
