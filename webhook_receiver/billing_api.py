@@ -198,6 +198,10 @@ def _text_field(data: dict[str, Any], name: str) -> str | None:
         return None
     if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
         raise ValidationError(f"invalid `{name}`: expected a string")
+    if isinstance(value, Decimal):
+        # A JSON number such as 1e1 parses to Decimal("1E+1"), whose str()
+        # keeps the exponent that amount parsing rejects; "f" writes 10.
+        return format(value, "f")
     return str(value)
 
 

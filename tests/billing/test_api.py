@@ -83,6 +83,21 @@ def test_amount_as_json_number_is_exact(receiver_url, warehouse, agent_token):
     assert response.json()["amount_minor"] == 29
 
 
+def test_amount_in_exponent_notation_is_exact(receiver_url, warehouse, agent_token):
+    customer = warehouse.customer()
+    charge = warehouse.charge(customer, amount=5000)
+    response = httpx.post(
+        f"{receiver_url}/api/billing/requests",
+        headers=bearer(agent_token),
+        content=(
+            '{"type": "refund", "customer": "%s", "charge": "%s", "amount": 1e1,'
+            ' "currency": "usd", "reason": "r", "summary": "s"}' % (customer, charge)
+        ),
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["amount_minor"] == 1000
+
+
 def test_validation_error_is_422(receiver_url, warehouse, agent_token):
     response = submit_refund(receiver_url, agent_token, warehouse, amount="99.00")
     assert response.status_code == 422
