@@ -90,8 +90,8 @@ def test_amount_in_exponent_notation_is_exact(receiver_url, warehouse, agent_tok
         f"{receiver_url}/api/billing/requests",
         headers=bearer(agent_token),
         content=(
-            '{"type": "refund", "customer": "%s", "charge": "%s", "amount": 1e1,'
-            ' "currency": "usd", "reason": "r", "summary": "s"}' % (customer, charge)
+            f'{{"type": "refund", "customer": "{customer}", "charge": "{charge}",'
+            ' "amount": 1e1, "currency": "usd", "reason": "r", "summary": "s"}
         ),
     )
     assert response.status_code == 201, response.text
