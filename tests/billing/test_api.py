@@ -91,7 +91,7 @@ def test_amount_in_exponent_notation_is_exact(receiver_url, warehouse, agent_tok
         headers=bearer(agent_token),
         content=(
             f'{{"type": "refund", "customer": "{customer}", "charge": "{charge}",'
-            ' "amount": 1e1, "currency": "usd", "reason": "r", "summary": "s"}
+            ' "amount": 1e1, "currency": "usd", "reason": "r", "summary": "s"}'
         ),
     )
     assert response.status_code == 201, response.text
