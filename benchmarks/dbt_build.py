@@ -36,7 +36,10 @@ MODELS_ONLY = "resource_type:model"
 
 def load_companies(database_url: str, data: Path) -> int:
     """COPY the generated companies into `halo.companies`; return how many."""
-    with connect(database_url) as conn, sqlite3.connect(f"file:{data}?mode=ro", uri=True) as source:
+    with (
+        connect(database_url) as conn,
+        sqlite3.connect(f"file:{data}?mode=ro", uri=True) as source,
+    ):
         with conn.cursor().copy(
             "copy halo.companies (id, name, domain, email, stripe_customer_id) from stdin"
         ) as copy:
@@ -88,7 +91,9 @@ def time_dbt_build(database_url: str, data: Path, account_id: str) -> dict[str, 
     return outcome
 
 
-def _timed_build(database_url: str, as_of: datetime, select: str | None) -> dict[str, Any]:
+def _timed_build(
+    database_url: str, as_of: datetime, select: str | None
+) -> dict[str, Any]:
     from halo_stripe_pipeline.marts.build import MartsBuildError, build_marts
 
     started = time.monotonic()
@@ -147,24 +152,48 @@ def print_dbt(customers: int, dbt: dict[str, Any]) -> None:
             continue
         rows.append((f"dbt build --select {build['select']} (s)", build["seconds"]))
         if build["status"] == "success":
-            rows.append(("  nodes", ", ".join(f"{k} {v}" for k, v in sorted(build["nodes"].items()))))
+            rows.append(
+                (
+                    "  nodes",
+                    ", ".join(f"{k} {v}" for k, v in sorted(build["nodes"].items())),
+                )
+            )
         else:
             rows.append(("  failed", build["error"].splitlines()[-1].strip()))
-    rows += [(name, count) for name, count in dbt["rows"].items() if name.startswith("analytics.")]
+    rows += [
+        (name, count)
+        for name, count in dbt["rows"].items()
+        if name.startswith("analytics.")
+    ]
     harness.print_table(f"dbt build of {customers:,} customers", rows)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Time dbt build over a loaded account.")
-    parser.add_argument("--customers", type=int, required=True, help="customers in the account")
-    parser.add_argument("--seed", type=int, default=1, help="generator seed (default 1)")
-    parser.add_argument("--database-url", help="use this database instead of a scratch one")
+    parser = argparse.ArgumentParser(
+        description="Time dbt build over a loaded account."
+    )
+    parser.add_argument(
+        "--customers", type=int, required=True, help="customers in the account"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=1, help="generator seed (default 1)"
+    )
+    parser.add_argument(
+        "--database-url", help="use this database instead of a scratch one"
+    )
     parser.add_argument("--name", help="result file name (default dbt-<customers>)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    result = run_dbt_benchmark(args.customers, seed=args.seed, database_url=args.database_url)
-    result["command"] = "python -m benchmarks.dbt_build " + " ".join(argv or sys.argv[1:])
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    result = run_dbt_benchmark(
+        args.customers, seed=args.seed, database_url=args.database_url
+    )
+    result["command"] = "python -m benchmarks.dbt_build " + " ".join(
+        argv or sys.argv[1:]
+    )
     print_dbt(args.customers, result["dbt"])
     path = harness.write_result(args.name or f"dbt-{args.customers}", result)
     print(f"\nwrote {path}")

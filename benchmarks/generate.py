@@ -42,8 +42,15 @@ GENERATOR_VERSION = "2"
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
 LISTED_TYPES = (
-    "customers", "subscriptions", "charges", "refunds", "invoices",
-    "prices", "products", "plans", "coupons",
+    "customers",
+    "subscriptions",
+    "charges",
+    "refunds",
+    "invoices",
+    "prices",
+    "products",
+    "plans",
+    "coupons",
 )
 
 ACCOUNT_START = int(datetime(2023, 1, 1, tzinfo=timezone.utc).timestamp())
@@ -54,21 +61,76 @@ INTERVAL_SECONDS = {"month": 2_629_746, "quarter": 7_889_238, "year": 31_556_952
 # Stripe embeds at most 10 items in a subscription of a list page.
 EMBEDDED_ITEM_LIMIT = 10
 
-CORE_PLANS = (("Starter", 900), ("Team", 2900), ("Business", 7900), ("Enterprise", 24900))
+CORE_PLANS = (
+    ("Starter", 900),
+    ("Team", 2900),
+    ("Business", 7900),
+    ("Enterprise", 24900),
+)
 ADD_ONS = (
-    "Analytics", "Priority support", "SSO", "Audit log", "Sandbox", "Data export",
-    "Salesforce connector", "HubSpot connector", "Slack connector", "Extra storage",
-    "API calls pack", "Custom domain", "Onboarding", "Training seats",
+    "Analytics",
+    "Priority support",
+    "SSO",
+    "Audit log",
+    "Sandbox",
+    "Data export",
+    "Salesforce connector",
+    "HubSpot connector",
+    "Slack connector",
+    "Extra storage",
+    "API calls pack",
+    "Custom domain",
+    "Onboarding",
+    "Training seats",
 )
 CURRENCY_WEIGHTS = (("usd", 80), ("eur", 12), ("gbp", 6), ("jpy", 2))
 # Price level of each currency relative to the USD amounts (JPY is zero-decimal).
 CURRENCY_FACTOR = {"usd": 1.0, "eur": 0.95, "gbp": 0.8, "jpy": 1.5}
 ACTIVE_STATUS_WEIGHTS = (
-    ("active", 85), ("past_due", 5), ("trialing", 4), ("unpaid", 2), ("paused", 2), ("incomplete", 2),
+    ("active", 85),
+    ("past_due", 5),
+    ("trialing", 4),
+    ("unpaid", 2),
+    ("paused", 2),
+    ("incomplete", 2),
 )
-FIRST_NAMES = ("ada", "ben", "chen", "dana", "eli", "fatima", "gus", "hana", "ivan", "jo", "kai", "lena")
-LAST_NAMES = ("ng", "okafor", "smith", "garcia", "kim", "novak", "haddad", "berg", "rossi", "ito")
-COMPANY_WORDS = ("acme", "globex", "initech", "umbrella", "hooli", "vandelay", "stark", "wayne", "tyrell")
+FIRST_NAMES = (
+    "ada",
+    "ben",
+    "chen",
+    "dana",
+    "eli",
+    "fatima",
+    "gus",
+    "hana",
+    "ivan",
+    "jo",
+    "kai",
+    "lena",
+)
+LAST_NAMES = (
+    "ng",
+    "okafor",
+    "smith",
+    "garcia",
+    "kim",
+    "novak",
+    "haddad",
+    "berg",
+    "rossi",
+    "ito",
+)
+COMPANY_WORDS = (
+    "acme",
+    "globex",
+    "initech",
+    "umbrella",
+    "hooli",
+    "vandelay",
+    "stark",
+    "wayne",
+    "tyrell",
+)
 
 _ID_ALPHABET = string.ascii_letters + string.digits
 
@@ -85,7 +147,9 @@ def ensure_account(customers: int, seed: int = 1, data_dir: Path = DATA_DIR) -> 
     data_dir.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(f".partial-{os.getpid()}")
     started = time.monotonic()
-    log.info("generating an account of %d customers (seed %d) into %s", customers, seed, path)
+    log.info(
+        "generating an account of %d customers (seed %d) into %s", customers, seed, path
+    )
     try:
         AccountWriter(partial, customers, seed).write()
         partial.replace(path)
@@ -173,13 +237,21 @@ class AccountWriter:
         _create_tables(conn)
 
         catalog = self._catalog()
-        self._stage(conn, "products", ((p["id"], p["created"], None, p) for p in catalog.products))
         self._stage(
-            conn, "prices", ((p.id, p.created, None, shapes.price_object(p)) for p in catalog.prices)
+            conn,
+            "products",
+            ((p["id"], p["created"], None, p) for p in catalog.products),
+        )
+        self._stage(
+            conn,
+            "prices",
+            ((p.id, p.created, None, shapes.price_object(p)) for p in catalog.prices),
         )
         # Stripe lists every recurring price as a legacy plan too.
         self._stage(
-            conn, "plans", ((p.id, p.created, None, shapes.plan_object(p)) for p in catalog.prices)
+            conn,
+            "plans",
+            ((p.id, p.created, None, shapes.plan_object(p)) for p in catalog.prices),
         )
         self._stage(conn, "coupons", self._coupons())
         self._write_customers(conn, catalog)
@@ -229,12 +301,23 @@ class AccountWriter:
     def _coupons(self) -> list[tuple[str, int, None, dict[str, Any]]]:
         coupons = []
         for number, (percent_off, duration) in enumerate(
-            ((10, "forever"), (20, "once"), (25, "repeating"), (50, "once"), (15, "forever"))
+            (
+                (10, "forever"),
+                (20, "once"),
+                (25, "repeating"),
+                (50, "once"),
+                (15, "forever"),
+            )
         ):
             coupon_id = f"BENCH{percent_off}{duration[:3].upper()}"
             created = ACCOUNT_START + DAY * (30 + 90 * number)
             coupons.append(
-                (coupon_id, created, None, shapes.coupon_object(coupon_id, percent_off, duration, created))
+                (
+                    coupon_id,
+                    created,
+                    None,
+                    shapes.coupon_object(coupon_id, percent_off, duration, created),
+                )
             )
         return coupons
 
@@ -243,7 +326,11 @@ class AccountWriter:
     ) -> None:
         product_id = self.ids.make("prod", 8)
         product_prices = []
-        variants = [(currency, interval) for interval in ("month", "quarter", "year") for currency in ["usd"]]
+        variants = [
+            (currency, interval)
+            for interval in ("month", "quarter", "year")
+            for currency in ["usd"]
+        ]
         if core or name.startswith(("Analytics", "Priority")):
             variants += [(c, i) for c in ("eur", "gbp") for i in ("month", "year")]
         if name == "Team":
@@ -273,7 +360,8 @@ class AccountWriter:
 
     def _write_customers(self, conn: sqlite3.Connection, catalog: Catalog) -> None:
         rows: dict[str, list[tuple[str, int, str | None, dict[str, Any]]]] = {
-            name: [] for name in ("customers", "subscriptions", "charges", "refunds", "invoices")
+            name: []
+            for name in ("customers", "subscriptions", "charges", "refunds", "invoices")
         }
         item_rows: list[tuple[str, str, int, bytes]] = []
         company_rows: list[tuple[str, str, str, str, str | None]] = []
@@ -309,7 +397,9 @@ class AccountWriter:
         if rng.random() < 0.05:
             created = self.import_second
         else:
-            created = ACCOUNT_START + rng.randrange(ACCOUNT_END - ACCOUNT_START - 40 * DAY)
+            created = ACCOUNT_START + rng.randrange(
+                ACCOUNT_END - ACCOUNT_START - 40 * DAY
+            )
         currency = _weighted(rng, CURRENCY_WEIGHTS)
         company_word = COMPANY_WORDS[number % len(COMPANY_WORDS)]
         domain = f"{company_word}{number}.example.com"
@@ -328,7 +418,13 @@ class AccountWriter:
         rows["customers"].append((customer_id, created, None, customer))
         if rng.random() < 0.8:
             company_rows.append(
-                (f"co_{number}", customer["name"], domain, email, customer_id if rng.random() < 0.1 else None)
+                (
+                    f"co_{number}",
+                    customer["name"],
+                    domain,
+                    email,
+                    customer_id if rng.random() < 0.1 else None,
+                )
             )
 
         subscriptions = [
@@ -347,10 +443,17 @@ class AccountWriter:
                 subscription.latest_invoice,
             )
             rows["subscriptions"].append(
-                (subscription.id, subscription.state.created, subscription.state.status, body)
+                (
+                    subscription.id,
+                    subscription.state.created,
+                    subscription.state.status,
+                    body,
+                )
             )
             for item in subscription.items:
-                item_rows.append((item["id"], subscription.id, item["created"], orjson.dumps(item)))
+                item_rows.append(
+                    (item["id"], subscription.id, item["created"], orjson.dumps(item))
+                )
 
     def _plan_subscription(
         self, customer_id: str, customer_created: int, currency: str, catalog: Catalog
@@ -370,7 +473,9 @@ class AccountWriter:
                 add_ons = catalog.add_ons[("usd", interval)]
             prices += rng.sample(add_ons, extra)
 
-        status = "canceled" if rng.random() < 0.3 else _weighted(rng, ACTIVE_STATUS_WEIGHTS)
+        status = (
+            "canceled" if rng.random() < 0.3 else _weighted(rng, ACTIVE_STATUS_WEIGHTS)
+        )
         latest_start = ACCOUNT_END - DAY
         if status == "trialing":
             created = ACCOUNT_END - rng.randrange(DAY, 13 * DAY)
@@ -381,7 +486,11 @@ class AccountWriter:
         if status == "canceled":
             ended_at = created + rng.randrange(max(ACCOUNT_END - created, 2))
         last = ended_at if ended_at is not None else ACCOUNT_END
-        renewals = [] if status == "trialing" else self._renewals(created, last, interval, batch_billed)
+        renewals = (
+            []
+            if status == "trialing"
+            else self._renewals(created, last, interval, batch_billed)
+        )
         period_start = renewals[-1] if renewals else created
         period_end = period_start + INTERVAL_SECONDS[interval]
         cancel_at_period_end = status == "active" and rng.random() < 0.05
@@ -389,25 +498,34 @@ class AccountWriter:
             status=status,
             created=created,
             start_date=created,
-            billing_cycle_anchor=renewals[1] if batch_billed and len(renewals) > 1 else created,
+            billing_cycle_anchor=renewals[1]
+            if batch_billed and len(renewals) > 1
+            else created,
             cancel_at_period_end=cancel_at_period_end,
-            canceled_at=ended_at if status == "canceled" else (
-                created + DAY if cancel_at_period_end else None
-            ),
-            ended_at=ended_at if status == "canceled" else (
-                period_end if cancel_at_period_end else None
-            ),
+            canceled_at=ended_at
+            if status == "canceled"
+            else (created + DAY if cancel_at_period_end else None),
+            ended_at=ended_at
+            if status == "canceled"
+            else (period_end if cancel_at_period_end else None),
             trial_start=created if status == "trialing" else None,
             trial_end=created + 14 * DAY if status == "trialing" else None,
         )
         subscription_id = self.ids.make("sub", 16)
         items = []
         for price in prices:
-            quantity = rng.choice((1, 1, 1, 2, 3, 5, 10, 25)) if price is prices[0] else 1
+            quantity = (
+                rng.choice((1, 1, 1, 2, 3, 5, 10, 25)) if price is prices[0] else 1
+            )
             items.append(
                 shapes.subscription_item_object(
-                    self.ids.make("si", 8), subscription_id, price, quantity, created,
-                    period_start, period_end,
+                    self.ids.make("si", 8),
+                    subscription_id,
+                    price,
+                    quantity,
+                    created,
+                    period_start,
+                    period_end,
                 )
             )
         amount = sum(item["price"]["unit_amount"] * item["quantity"] for item in items)
@@ -421,7 +539,9 @@ class AccountWriter:
             amount=amount,
         )
 
-    def _renewals(self, created: int, last: int, interval: str, batch_billed: bool) -> list[int]:
+    def _renewals(
+        self, created: int, last: int, interval: str, batch_billed: bool
+    ) -> list[int]:
         if not batch_billed:
             step = INTERVAL_SECONDS[interval]
             return list(range(created, last, step))
@@ -438,19 +558,43 @@ class AccountWriter:
         rng = self.rng
         charge_count = rng.randint(0, 24)
         renewals = sorted(
-            ((when, subscription) for subscription in subscriptions for when in subscription.renewals),
+            (
+                (when, subscription)
+                for subscription in subscriptions
+                for when in subscription.renewals
+            ),
             key=lambda pair: pair[0],
             reverse=True,
         )[:charge_count]
         planned: list[tuple[int, PlannedSubscription | None]] = list(renewals)
         while len(planned) < charge_count:
-            planned.append((customer["created"] + rng.randrange(ACCOUNT_END - customer["created"]), None))
+            planned.append(
+                (
+                    customer["created"]
+                    + rng.randrange(ACCOUNT_END - customer["created"]),
+                    None,
+                )
+            )
         for when, subscription in planned:
             if subscription is None:
-                self._add_charge(customer, when + rng.randrange(3_600), rng.choice((1500, 4900, 12000)), customer["currency"], None, rows)
+                self._add_charge(
+                    customer,
+                    when + rng.randrange(3_600),
+                    rng.choice((1500, 4900, 12000)),
+                    customer["currency"],
+                    None,
+                    rows,
+                )
                 continue
             created = when if subscription.batch_billed else when + rng.randrange(3_600)
-            self._add_charge(customer, created, subscription.amount, subscription.currency, subscription, rows)
+            self._add_charge(
+                customer,
+                created,
+                subscription.amount,
+                subscription.currency,
+                subscription,
+                rows,
+            )
 
     def _add_charge(
         self,
@@ -480,12 +624,21 @@ class AccountWriter:
             card_brand=rng.choice(("visa", "visa", "mastercard", "amex")),
             description="Subscription update" if subscription else "One-off purchase",
         )
-        rows["charges"].append((facts.charge_id, created, None, shapes.charge_object(facts)))
+        rows["charges"].append(
+            (facts.charge_id, created, None, shapes.charge_object(facts))
+        )
         if refund_amount:
             refund_created = min(created + rng.randrange(DAY, 30 * DAY), ACCOUNT_END)
             refund_id = self.ids.make("re", 16)
             rows["refunds"].append(
-                (refund_id, refund_created, None, shapes.refund_object(refund_id, facts, refund_amount, refund_created))
+                (
+                    refund_id,
+                    refund_created,
+                    None,
+                    shapes.refund_object(
+                        refund_id, facts, refund_amount, refund_created
+                    ),
+                )
             )
         if subscription is not None and rng.random() < 0.25:
             self._add_invoice(customer, subscription, facts, rows)
@@ -502,7 +655,9 @@ class AccountWriter:
         self.invoice_counter[customer["id"]] = sequence
         item = subscription.items[0]
         interval = item["price"]["recurring"]
-        months = interval["interval_count"] * (12 if interval["interval"] == "year" else 1)
+        months = interval["interval_count"] * (
+            12 if interval["interval"] == "year" else 1
+        )
         facts = shapes.InvoiceFacts(
             invoice_id=invoice_id,
             number=f"{customer['invoice_prefix']}-{sequence:04d}",
@@ -515,7 +670,9 @@ class AccountWriter:
             amount=charge.amount,
             paid=not charge.failed,
         )
-        rows["invoices"].append((invoice_id, charge.created, None, shapes.invoice_object(facts)))
+        rows["invoices"].append(
+            (invoice_id, charge.created, None, shapes.invoice_object(facts))
+        )
         if subscription.latest_invoice is None:
             subscription.latest_invoice = invoice_id
 
@@ -527,7 +684,10 @@ class AccountWriter:
     ) -> None:
         conn.executemany(
             f"insert into staging.{name} (id, created, status, body) values (?, ?, ?, ?)",
-            ((oid, created, status, orjson.dumps(body)) for oid, created, status, body in rows),
+            (
+                (oid, created, status, orjson.dumps(body))
+                for oid, created, status, body in rows
+            ),
         )
 
 
@@ -572,11 +732,15 @@ def _order_into_final(conn: sqlite3.Connection, name: str) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--customers", type=int, required=True, help="number of customers")
+    parser.add_argument(
+        "--customers", type=int, required=True, help="number of customers"
+    )
     parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="output folder")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
+    )
     path = ensure_account(args.customers, args.seed, args.data_dir)
     meta = read_meta(path)
     print(f"{path}: {orjson.dumps(meta['counts']).decode()}")
@@ -585,7 +749,10 @@ def main() -> None:
 def read_meta(path: Path) -> dict[str, Any]:
     """Return the `meta` table of an account file as a dict."""
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
-        return {key: orjson.loads(value) for key, value in conn.execute("select key, value from meta")}
+        return {
+            key: orjson.loads(value)
+            for key, value in conn.execute("select key, value from meta")
+        }
 
 
 if __name__ == "__main__":

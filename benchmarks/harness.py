@@ -90,12 +90,19 @@ class StandInProcess:
         burst_seconds: float = 2.0,
     ) -> None:
         command = [
-            sys.executable, "-m", "benchmarks.stand_in",
-            "--data", str(data),
-            "--latency-ms", str(latency_ms),
-            "--rate", str(rate),
-            "--endpoint-rate", str(endpoint_rate),
-            "--burst-seconds", str(burst_seconds),
+            sys.executable,
+            "-m",
+            "benchmarks.stand_in",
+            "--data",
+            str(data),
+            "--latency-ms",
+            str(latency_ms),
+            "--rate",
+            str(rate),
+            "--endpoint-rate",
+            str(endpoint_rate),
+            "--burst-seconds",
+            str(burst_seconds),
         ]
         self.process = subprocess.Popen(
             command,
@@ -129,7 +136,7 @@ class StandInProcess:
                 self.process.kill()
                 self.process.wait()
 
-    def __enter__(self) -> StandInProcess:
+    def __enter__(self) -> StandInProcess:  # noqa: PYI034 - the class is not subclassed
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -168,11 +175,15 @@ def run_sync_child(
     )
     lines = [line for line in completed.stdout.splitlines() if line.startswith("{")]
     if completed.returncode != 0 or not lines:
-        raise RuntimeError(f"the sync exited with code {completed.returncode}; see its log above")
+        raise RuntimeError(
+            f"the sync exited with code {completed.returncode}; see its log above"
+        )
     return json.loads(lines[-1])
 
 
-def page_bound(meta: dict[str, Any], limits: SyncLimits, items_pages: int) -> dict[str, Any]:
+def page_bound(
+    meta: dict[str, Any], limits: SyncLimits, items_pages: int
+) -> dict[str, Any]:
     """Return the minimum time any loader needs under the limits.
 
     Each type needs at least ceil(objects / 100) pages. The bound is the
@@ -181,7 +192,8 @@ def page_bound(meta: dict[str, Any], limits: SyncLimits, items_pages: int) -> di
     """
     pages = {name: math.ceil(meta["counts"][name] / PAGE_SIZE) for name in LISTED_TYPES}
     per_type_seconds = {
-        name: count / limits.endpoint_requests_per_second for name, count in pages.items()
+        name: count / limits.endpoint_requests_per_second
+        for name, count in pages.items()
     }
     total_pages = sum(pages.values()) + items_pages
     account_seconds = total_pages / limits.requests_per_second
@@ -197,7 +209,9 @@ def page_bound(meta: dict[str, Any], limits: SyncLimits, items_pages: int) -> di
     }
 
 
-def subscriptions_with_more_items(data: Path, embedded_limit: int = 10) -> dict[str, int]:
+def subscriptions_with_more_items(
+    data: Path, embedded_limit: int = 10
+) -> dict[str, int]:
     """Return {subscription id: item count} for subscriptions a list page embeds only in part."""
     with sqlite3.connect(f"file:{data}?mode=ro", uri=True) as conn:
         rows = conn.execute(
@@ -219,23 +233,35 @@ def check_exactly_once(
     Subscriptions with more than 10 items must be stored with all of them.
     """
     per_type: dict[str, Any] = {}
-    with sqlite3.connect(f"file:{data}?mode=ro", uri=True) as source, connect(database_url) as conn:
+    with (
+        sqlite3.connect(f"file:{data}?mode=ro", uri=True) as source,
+        connect(database_url) as conn,
+    ):
         for name in LISTED_TYPES:
             per_type[name] = _compare_ids(conn, source, name, account_id)
             if served is not None:
                 per_type[name]["duplicates_delivered"] = served[name]["duplicates"]
-        incomplete = _incomplete_subscriptions(conn, account_id, subscriptions_with_more_items(data))
+        incomplete = _incomplete_subscriptions(
+            conn, account_id, subscriptions_with_more_items(data)
+        )
     passed = incomplete == 0 and all(
-        entry["missing"] == 0 and entry["unexpected"] == 0 for entry in per_type.values()
+        entry["missing"] == 0 and entry["unexpected"] == 0
+        for entry in per_type.values()
     )
-    return {"passed": passed, "types": per_type, "subscriptions_missing_items": incomplete}
+    return {
+        "passed": passed,
+        "types": per_type,
+        "subscriptions_missing_items": incomplete,
+    }
 
 
 def _compare_ids(
     conn: psycopg.Connection, source: sqlite3.Connection, name: str, account_id: str
 ) -> dict[str, int]:
     with conn.transaction():
-        conn.execute("create temp table generated_ids (id text primary key) on commit drop")
+        conn.execute(
+            "create temp table generated_ids (id text primary key) on commit drop"
+        )
         with conn.cursor().copy("copy generated_ids (id) from stdin") as copy:
             cursor = source.execute(f"select id from {name}")
             while rows := cursor.fetchmany(50_000):
@@ -254,7 +280,12 @@ def _compare_ids(
             """,
             {"account": account_id},
         ).fetchone()
-    return {"generated": generated, "stored": stored, "missing": missing, "unexpected": unexpected}
+    return {
+        "generated": generated,
+        "stored": stored,
+        "missing": missing,
+        "unexpected": unexpected,
+    }
 
 
 def _incomplete_subscriptions(
@@ -325,7 +356,9 @@ def account_meta(data: Path) -> dict[str, Any]:
     return read_meta(data)
 
 
-def write_result(name: str, result: dict[str, Any], results_dir: Path = RESULTS_DIR) -> Path:
+def write_result(
+    name: str, result: dict[str, Any], results_dir: Path = RESULTS_DIR
+) -> Path:
     results_dir.mkdir(parents=True, exist_ok=True)
     path = results_dir / f"{name}.json"
     path.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")

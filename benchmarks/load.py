@@ -42,8 +42,15 @@ def bare_copy(database_url: str, data: Path, account_id: str) -> dict[str, Any]:
     observed_at = datetime.now(timezone.utc)
     seconds = 0.0
     rows = 0
-    with connect(database_url) as conn, sqlite3.connect(f"file:{data}?mode=ro", uri=True) as source:
-        conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(COPY_SCHEMA)))
+    with (
+        connect(database_url) as conn,
+        sqlite3.connect(f"file:{data}?mode=ro", uri=True) as source,
+    ):
+        conn.execute(
+            sql.SQL("create schema if not exists {}").format(
+                sql.Identifier(COPY_SCHEMA)
+            )
+        )
         for name in LISTED_TYPES:
             target = sql.Identifier(COPY_SCHEMA, name)
             conn.execute(sql.SQL("drop table if exists {}").format(target))
@@ -53,11 +60,18 @@ def bare_copy(database_url: str, data: Path, account_id: str) -> dict[str, Any]:
                 )
             )
             conn.commit()
-            cursor = source.execute(f"select id, created, body from {name} order by seq")
+            cursor = source.execute(
+                f"select id, created, body from {name} order by seq"
+            )
             while batch := cursor.fetchmany(COPY_BATCH_ROWS):
                 prepared = [
-                    (account_id, object_id, datetime.fromtimestamp(created, timezone.utc),
-                     body.decode(), observed_at)
+                    (
+                        account_id,
+                        object_id,
+                        datetime.fromtimestamp(created, timezone.utc),
+                        body.decode(),
+                        observed_at,
+                    )
                     for object_id, created, body in batch
                 ]
                 started = time.perf_counter()
@@ -70,9 +84,15 @@ def bare_copy(database_url: str, data: Path, account_id: str) -> dict[str, Any]:
                 conn.commit()
                 seconds += time.perf_counter() - started
                 rows += len(prepared)
-        conn.execute(sql.SQL("drop schema {} cascade").format(sql.Identifier(COPY_SCHEMA)))
+        conn.execute(
+            sql.SQL("drop schema {} cascade").format(sql.Identifier(COPY_SCHEMA))
+        )
         conn.commit()
-    return {"rows": rows, "seconds": seconds, "rows_per_second": rows / seconds if seconds else None}
+    return {
+        "rows": rows,
+        "seconds": seconds,
+        "rows_per_second": rows / seconds if seconds else None,
+    }
 
 
 def run_load(
@@ -85,19 +105,28 @@ def run_load(
     data = ensure_account(customers, seed, data_dir)
     meta = harness.account_meta(data)
     limits = harness.SyncLimits(UNLIMITED, UNLIMITED)
-    with harness.StandInProcess(
-        data, latency_ms=0.0, rate=UNLIMITED, endpoint_rate=UNLIMITED
-    ) as stand_in, harness.scratch_database(database_url) as url:
+    with (
+        harness.StandInProcess(
+            data, latency_ms=0.0, rate=UNLIMITED, endpoint_rate=UNLIMITED
+        ) as stand_in,
+        harness.scratch_database(database_url) as url,
+    ):
         copy_before = bare_copy(url, data, meta["account_id"])
-        sync = harness.run_sync_child(stand_in.api_base, url, meta["account_id"], limits)
+        sync = harness.run_sync_child(
+            stand_in.api_base, url, meta["account_id"], limits
+        )
         copy_after = bare_copy(url, data, meta["account_id"])
-        check = harness.check_exactly_once(url, meta["account_id"], data, stand_in.stats()["served"])
+        check = harness.check_exactly_once(
+            url, meta["account_id"], data, stand_in.stats()["served"]
+        )
     copy = {
         "rows": copy_before["rows"],
         "seconds": (copy_before["seconds"] + copy_after["seconds"]) / 2,
         "runs": [copy_before, copy_after],
     }
-    copy["rows_per_second"] = copy["rows"] / copy["seconds"] if copy["seconds"] else None
+    copy["rows_per_second"] = (
+        copy["rows"] / copy["seconds"] if copy["seconds"] else None
+    )
     sync_rate = sync["objects"] / sync["seconds"]
     return {
         "benchmark": "load",
@@ -107,7 +136,9 @@ def run_load(
         "sync": sync,
         "sync_objects_per_second": sync_rate,
         "bare_copy": copy,
-        "ratio_to_copy": sync_rate / copy["rows_per_second"] if copy["rows_per_second"] else None,
+        "ratio_to_copy": sync_rate / copy["rows_per_second"]
+        if copy["rows_per_second"]
+        else None,
         "exactly_once": check,
         "machine": harness.machine(),
     }
@@ -124,8 +155,10 @@ def print_load(result: dict[str, Any]) -> None:
         ("sync CPU time (s)", sync["cpu_seconds"]),
         ("bare COPY rows", copy["rows"]),
         ("bare COPY time (s), mean of 2", copy["seconds"]),
-        ("  before / after sync (s)",
-         " / ".join(f"{run['seconds']:.2f}" for run in copy["runs"])),
+        (
+            "  before / after sync (s)",
+            " / ".join(f"{run['seconds']:.2f}" for run in copy["runs"]),
+        ),
         ("bare COPY rows/s", copy["rows_per_second"]),
         ("sync rate / COPY rate", result["ratio_to_copy"]),
         ("exactly once", "pass" if result["exactly_once"]["passed"] else "FAIL"),
@@ -134,14 +167,25 @@ def print_load(result: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Compare the sync's write rate with a bare COPY.")
-    parser.add_argument("--customers", type=int, required=True, help="customers in the account")
-    parser.add_argument("--seed", type=int, default=1, help="generator seed (default 1)")
-    parser.add_argument("--database-url", help="use this database instead of a scratch one")
+    parser = argparse.ArgumentParser(
+        description="Compare the sync's write rate with a bare COPY."
+    )
+    parser.add_argument(
+        "--customers", type=int, required=True, help="customers in the account"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=1, help="generator seed (default 1)"
+    )
+    parser.add_argument(
+        "--database-url", help="use this database instead of a scratch one"
+    )
     parser.add_argument("--name", help="result file name (default load-<customers>)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
     result = run_load(args.customers, seed=args.seed, database_url=args.database_url)
     result["command"] = "python -m benchmarks.load " + " ".join(argv or sys.argv[1:])
     print_load(result)

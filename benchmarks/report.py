@@ -35,7 +35,9 @@ def _dbt_build(result: dict[str, Any] | None) -> dict[str, Any] | None:
     return models_only if models_only and models_only["status"] == "success" else None
 
 
-def summarise(small: int, large: int, results_dir: Path = harness.RESULTS_DIR) -> dict[str, Any]:
+def summarise(
+    small: int, large: int, results_dir: Path = harness.RESULTS_DIR
+) -> dict[str, Any]:
     summary: dict[str, Any] = {"customers": [small, large]}
     backfills = {n: _read(f"backfill-{n}", results_dir) for n in (small, large)}
     large_backfill = backfills[large]
@@ -71,10 +73,15 @@ def summarise(small: int, large: int, results_dir: Path = harness.RESULTS_DIR) -
             "ratio_to_copy": load["ratio_to_copy"],
         }
     summary["dbt"] = _dbt_summary(small, large, backfills, results_dir)
-    summary["receiver"] = sorted(
-        str(path.relative_to(RECEIVER_DIR.parent)) for path in RECEIVER_DIR.glob("**/*")
-        if path.is_file()
-    ) if RECEIVER_DIR.exists() else []
+    summary["receiver"] = (
+        sorted(
+            str(path.relative_to(RECEIVER_DIR.parent))
+            for path in RECEIVER_DIR.glob("**/*")
+            if path.is_file()
+        )
+        if RECEIVER_DIR.exists()
+        else []
+    )
     return summary
 
 
@@ -122,16 +129,25 @@ def print_summary(summary: dict[str, Any]) -> None:
     load = summary.get("load")
     if load:
         rows += [
-            (f"load {load['customers']:,} customers, objects/s", load["sync_objects_per_second"]),
+            (
+                f"load {load['customers']:,} customers, objects/s",
+                load["sync_objects_per_second"],
+            ),
             ("  bare COPY rows/s", load["bare_copy_rows_per_second"]),
             ("  ratio", load["ratio_to_copy"]),
         ]
     for customers, build in summary["dbt"].items():
         if isinstance(build, dict):
-            rows.append((f"dbt build {int(customers):,} customers (s)", build["seconds"]))
+            rows.append(
+                (f"dbt build {int(customers):,} customers (s)", build["seconds"])
+            )
     if "time_growth" in summary["dbt"]:
-        rows.append(("  time growth / data growth",
-                     f"{summary['dbt']['time_growth']:.2f} / {summary['dbt']['data_growth']:.2f}"))
+        rows.append(
+            (
+                "  time growth / data growth",
+                f"{summary['dbt']['time_growth']:.2f} / {summary['dbt']['data_growth']:.2f}",
+            )
+        )
     rows.append(("receiver results", ", ".join(summary["receiver"]) or "none yet"))
     harness.print_table("halo-stripe benchmarks", rows)
 
@@ -140,8 +156,12 @@ def main() -> None:
     import argparse
 
     parser = argparse.ArgumentParser(description="Summarise the benchmark results.")
-    parser.add_argument("--small", type=int, default=10_000, help="smaller account size")
-    parser.add_argument("--large", type=int, default=100_000, help="larger account size")
+    parser.add_argument(
+        "--small", type=int, default=10_000, help="smaller account size"
+    )
+    parser.add_argument(
+        "--large", type=int, default=100_000, help="larger account size"
+    )
     args = parser.parse_args()
     summary = summarise(args.small, args.large)
     print_summary(summary)

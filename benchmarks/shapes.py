@@ -35,7 +35,9 @@ class Price:
         return self.interval, 1
 
 
-def product_object(product_id: str, name: str, created: int, default_price: str) -> dict[str, Any]:
+def product_object(
+    product_id: str, name: str, created: int, default_price: str
+) -> dict[str, Any]:
     return {
         "id": product_id,
         "object": "product",
@@ -260,7 +262,9 @@ def subscription_object(
         "next_pending_invoice_item_invoice": None,
         "on_behalf_of": None,
         "pause_collection": (
-            {"behavior": "void", "resumes_at": None} if state.status == "paused" else None
+            {"behavior": "void", "resumes_at": None}
+            if state.status == "paused"
+            else None
         ),
         "payment_settings": {
             "payment_method_options": None,
@@ -278,7 +282,9 @@ def subscription_object(
         "test_clock": None,
         "transfer_data": None,
         "trial_end": state.trial_end,
-        "trial_settings": {"end_behavior": {"missing_payment_method": "create_invoice"}},
+        "trial_settings": {
+            "end_behavior": {"missing_payment_method": "create_invoice"}
+        },
         "trial_start": state.trial_start,
     }
 
@@ -342,7 +348,9 @@ def charge_object(facts: ChargeFacts) -> dict[str, Any]:
             "advice_code": None,
             "network_advice_code": None,
             "network_decline_code": None,
-            "network_status": "declined_by_network" if facts.failed else "approved_by_network",
+            "network_status": "declined_by_network"
+            if facts.failed
+            else "approved_by_network",
             "reason": "generic_decline" if facts.failed else None,
             "risk_level": "normal",
             "seller_message": (
@@ -508,7 +516,10 @@ def invoice_object(facts: InvoiceFacts) -> dict[str, Any]:
         "number": facts.number,
         "parent": {
             "quote_details": None,
-            "subscription_details": {"metadata": {}, "subscription": facts.subscription_id},
+            "subscription_details": {
+                "metadata": {},
+                "subscription": facts.subscription_id,
+            },
             "type": "subscription_details",
         },
         "period_end": facts.period_end,
@@ -530,7 +541,9 @@ def invoice_object(facts: InvoiceFacts) -> dict[str, Any]:
     }
 
 
-def coupon_object(coupon_id: str, percent_off: int, duration: str, created: int) -> dict[str, Any]:
+def coupon_object(
+    coupon_id: str, percent_off: int, duration: str, created: int
+) -> dict[str, Any]:
     return {
         "id": coupon_id,
         "object": "coupon",
@@ -565,6 +578,8 @@ def account_object(account_id: str, created: int) -> dict[str, Any]:
         "email": None,
         "metadata": {},
         "payouts_enabled": True,
-        "settings": {"dashboard": {"display_name": "Halo Bench", "timezone": "Etc/UTC"}},
+        "settings": {
+            "dashboard": {"display_name": "Halo Bench", "timezone": "Etc/UTC"}
+        },
         "type": "standard",
     }

@@ -143,7 +143,9 @@ class StandIn:
         state ^= state >> 17
         state ^= (state << 5) & 0xFFFFFFFF
         self._jitter_state = state
-        return self.limits.latency_seconds + self.limits.jitter_seconds * (state / 0xFFFFFFFF)
+        return self.limits.latency_seconds + self.limits.jitter_seconds * (
+            state / 0xFFFFFFFF
+        )
 
     def record_served(self, object_type: str, seqs: list[int]) -> None:
         counts = self.served.get(object_type)
@@ -168,9 +170,15 @@ class StandIn:
         return summary
 
 
-def _error(status: int, message: str, *, error_type: str = "invalid_request_error",
-           code: str | None = None, param: str | None = None,
-           headers: dict[str, str] | None = None) -> web.Response:
+def _error(
+    status: int,
+    message: str,
+    *,
+    error_type: str = "invalid_request_error",
+    code: str | None = None,
+    param: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
     error: dict[str, Any] = {"message": message, "type": error_type}
     if code:
         error["code"] = code
@@ -186,7 +194,7 @@ def _error(status: int, message: str, *, error_type: str = "invalid_request_erro
 
 def _authorized(request: web.Request) -> bool:
     header = request.headers.get("Authorization", "")
-    return header.startswith("Bearer sk_") or header.startswith("Bearer rk_")
+    return header.startswith(("Bearer sk_", "Bearer rk_"))
 
 
 @web.middleware
@@ -216,7 +224,9 @@ async def _track(request: web.Request, handler: Any) -> web.StreamResponse:
 async def handle_api(request: web.Request) -> web.Response:
     stand_in: StandIn = request.app["stand_in"]
     if not _authorized(request):
-        log.warning("rejected %s %s: missing or invalid API key", request.method, request.path)
+        log.warning(
+            "rejected %s %s: missing or invalid API key", request.method, request.path
+        )
         return _error(401, "Invalid API Key provided.", code="api_key_invalid")
 
     path = request.path.rstrip("/")
@@ -225,7 +235,9 @@ async def handle_api(request: web.Request) -> web.Response:
     if rejected is not None:
         # Counted in the stats rather than logged, because a loader at the limit gets many.
         reason, wait = rejected
-        stand_in.stats.rate_limited[reason] = stand_in.stats.rate_limited.get(reason, 0) + 1
+        stand_in.stats.rate_limited[reason] = (
+            stand_in.stats.rate_limited.get(reason, 0) + 1
+        )
         return _error(
             429,
             f"Request rate limit exceeded. Learn more about rate limits here {DOCS_URL}.",
@@ -233,12 +245,18 @@ async def handle_api(request: web.Request) -> web.Response:
             headers={"Retry-After": str(max(1, math.ceil(wait)))},
         )
 
-    stand_in.stats.per_endpoint[endpoint] = stand_in.stats.per_endpoint.get(endpoint, 0) + 1
+    stand_in.stats.per_endpoint[endpoint] = (
+        stand_in.stats.per_endpoint.get(endpoint, 0) + 1
+    )
     if request.method != "GET":
         log.warning("rejected %s: the stand-in serves GET only", endpoint)
-        return _error(405, f"The stand-in serves only GET requests, not {request.method}.")
+        return _error(
+            405, f"The stand-in serves only GET requests, not {request.method}."
+        )
     if path == "/v1/account":
-        return web.Response(body=stand_in.store.account_body, content_type="application/json")
+        return web.Response(
+            body=stand_in.store.account_body, content_type="application/json"
+        )
     return _list(stand_in, path, request)
 
 
@@ -297,8 +315,12 @@ async def serve(stand_in: StandIn, host: str, port: int) -> None:
     site = web.TCPSite(runner, host, port, backlog=1024)
     await site.start()
     bound_port = runner.addresses[0][1]
-    print(orjson.dumps({"api_base": f"http://{host}:{bound_port}", "port": bound_port}).decode(),
-          flush=True)
+    print(
+        orjson.dumps(
+            {"api_base": f"http://{host}:{bound_port}", "port": bound_port}
+        ).decode(),
+        flush=True,
+    )
     try:
         await asyncio.Event().wait()
     finally:
@@ -307,27 +329,54 @@ async def serve(stand_in: StandIn, host: str, port: int) -> None:
 
 def _loopback(host: str) -> str:
     if host != "localhost" and not ipaddress.ip_address(host).is_loopback:
-        raise SystemExit(f"refusing to bind {host}: the stand-in listens on loopback only")
+        raise SystemExit(
+            f"refusing to bind {host}: the stand-in listens on loopback only"
+        )
     return host
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Serve a generated account like Stripe's list API.")
+    parser = argparse.ArgumentParser(
+        description="Serve a generated account like Stripe's list API."
+    )
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--data", type=Path, help="account file written by benchmarks.generate")
-    source.add_argument("--customers", type=int, help="generate or reuse an account of N customers")
-    parser.add_argument("--seed", type=int, default=1, help="generator seed (default 1)")
-    parser.add_argument("--host", default="127.0.0.1", help="loopback address (default 127.0.0.1)")
+    source.add_argument(
+        "--data", type=Path, help="account file written by benchmarks.generate"
+    )
+    source.add_argument(
+        "--customers", type=int, help="generate or reuse an account of N customers"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=1, help="generator seed (default 1)"
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="loopback address (default 127.0.0.1)"
+    )
     parser.add_argument("--port", type=int, default=0, help="port; 0 picks a free one")
-    parser.add_argument("--latency-ms", type=float, default=250.0, help="added latency per response")
-    parser.add_argument("--jitter-ms", type=float, default=0.0, help="extra random latency, 0 to N ms")
-    parser.add_argument("--rate", type=float, default=100.0, help="requests/s for the account")
-    parser.add_argument("--endpoint-rate", type=float, default=25.0, help="requests/s per endpoint")
-    parser.add_argument("--burst-seconds", type=float, default=2.0,
-                        help="bucket size in seconds of rate (default 2)")
+    parser.add_argument(
+        "--latency-ms", type=float, default=250.0, help="added latency per response"
+    )
+    parser.add_argument(
+        "--jitter-ms", type=float, default=0.0, help="extra random latency, 0 to N ms"
+    )
+    parser.add_argument(
+        "--rate", type=float, default=100.0, help="requests/s for the account"
+    )
+    parser.add_argument(
+        "--endpoint-rate", type=float, default=25.0, help="requests/s per endpoint"
+    )
+    parser.add_argument(
+        "--burst-seconds",
+        type=float,
+        default=2.0,
+        help="bucket size in seconds of rate (default 2)",
+    )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
     path = args.data or ensure_account(args.customers, args.seed)
     limits = Limits(
         requests_per_second=args.rate,
@@ -340,7 +389,8 @@ def main(argv: list[str] | None = None) -> None:
     log.info("serving %s on %s with %s", path.name, args.host, limits)
     host = _loopback(args.host)
     try:
-        import uvloop  # noqa: PLC0415 - optional, about twice the requests per core
+        # Optional: uvloop serves more requests per core than asyncio's loop.
+        import uvloop
 
         uvloop.run(serve(StandIn(store, limits), host, args.port))
     except ImportError:

@@ -26,16 +26,32 @@ MAX_LIMIT = 100
 DEFAULT_LIMIT = 10
 CREATED_OPERATORS = ("gt", "gte", "lt", "lte")
 SUBSCRIPTION_STATUSES = frozenset(
-    {"active", "past_due", "unpaid", "canceled", "incomplete", "incomplete_expired",
-     "trialing", "paused", "all", "ended"}
+    {
+        "active",
+        "past_due",
+        "unpaid",
+        "canceled",
+        "incomplete",
+        "incomplete_expired",
+        "trialing",
+        "paused",
+        "all",
+        "ended",
+    }
 )
 
 
 class ListError(Exception):
     """A list request Stripe would reject; carries Stripe's error fields."""
 
-    def __init__(self, status: int, message: str, *, param: str | None = None,
-                 code: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.param = param
@@ -71,7 +87,8 @@ def parse_list_query(params: Mapping[str, str], object_type: str) -> ListQuery:
         )
     if params.get("starting_after") and params.get("ending_before"):
         raise ListError(
-            400, "You may only specify one of these parameters: ending_before, starting_after."
+            400,
+            "You may only specify one of these parameters: ending_before, starting_after.",
         )
     created: dict[str, int] = {}
     for operator in CREATED_OPERATORS:
@@ -80,23 +97,36 @@ def parse_list_query(params: Mapping[str, str], object_type: str) -> ListQuery:
             try:
                 created[operator] = int(params[key])
             except ValueError:
-                raise ListError(400, f"Invalid integer: {params[key]}", param=key) from None
+                raise ListError(
+                    400, f"Invalid integer: {params[key]}", param=key
+                ) from None
     if "created" in params:
         try:
             created["gte"] = created["lte"] = int(params["created"])
         except ValueError:
-            raise ListError(400, f"Invalid integer: {params['created']}", param="created") from None
-    unsupported = {"customer", "price", "plan", "payment_intent", "charge", "subscription"}
+            raise ListError(
+                400, f"Invalid integer: {params['created']}", param="created"
+            ) from None
+    unsupported = {
+        "customer",
+        "price",
+        "plan",
+        "payment_intent",
+        "charge",
+        "subscription",
+    }
     if object_type == "subscription_items":
         unsupported.discard("subscription")
     for key in sorted(unsupported & params.keys()):
         # NOTE: a filter Stripe has but the stand-in lacks fails loudly, so a
         # loader never benchmarks against a silently unfiltered list.
-        raise ListError(400, f"The stand-in does not implement the `{key}` filter", param=key)
+        raise ListError(
+            400, f"The stand-in does not implement the `{key}` filter", param=key
+        )
     status = params.get("status")
-    if status is not None:
-        if object_type != "subscriptions" or status not in SUBSCRIPTION_STATUSES:
-            raise ListError(400, f"Invalid status: {status}", param="status")
+    valid_status = object_type == "subscriptions" and status in SUBSCRIPTION_STATUSES
+    if status is not None and not valid_status:
+        raise ListError(400, f"Invalid status: {status}", param="status")
     return ListQuery(
         limit=limit,
         starting_after=params.get("starting_after") or None,
@@ -114,12 +144,16 @@ class AccountStore:
         self.path = path
         self.meta: dict[str, Any] = read_meta(path)
         self.account_body = orjson.dumps(self.meta["account"])
-        self._conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        self._conn = sqlite3.connect(
+            f"file:{path}?mode=ro", uri=True, check_same_thread=False
+        )
         self._conn.execute("pragma mmap_size = 268435456")
         self._negated_created: dict[str, array] = {}
         for object_type in LISTED_TYPES:
             values = array("q")
-            cursor = self._conn.execute(f"select created from {object_type} order by seq")
+            cursor = self._conn.execute(
+                f"select created from {object_type} order by seq"
+            )
             while rows := cursor.fetchmany(50_000):
                 values.extend(-created for (created,) in rows)
             self._negated_created[object_type] = values
@@ -136,9 +170,14 @@ class AccountStore:
             return self._item_page(query, url)
         low, high = self._created_bounds(object_type, query.created)
         if query.starting_after:
-            low = max(low, self._seq_of(object_type, query.starting_after, "starting_after") + 1)
+            low = max(
+                low,
+                self._seq_of(object_type, query.starting_after, "starting_after") + 1,
+            )
         if query.ending_before:
-            high = min(high, self._seq_of(object_type, query.ending_before, "ending_before"))
+            high = min(
+                high, self._seq_of(object_type, query.ending_before, "ending_before")
+            )
         status_sql, status_args = _status_filter(object_type, query.status)
         backwards = query.ending_before is not None
         rows = self._conn.execute(
@@ -154,7 +193,9 @@ class AccountStore:
 
     def _item_page(self, query: ListQuery, url: str) -> Page:
         if not query.subscription:
-            raise ListError(400, "Missing required param: subscription.", param="subscription")
+            raise ListError(
+                400, "Missing required param: subscription.", param="subscription"
+            )
         after = 0
         if query.starting_after:
             row = self._conn.execute(
@@ -162,7 +203,9 @@ class AccountStore:
                 (query.starting_after, query.subscription),
             ).fetchone()
             if row is None:
-                raise _missing("subscription_item", query.starting_after, "starting_after")
+                raise _missing(
+                    "subscription_item", query.starting_after, "starting_after"
+                )
             after = row[0]
         rows = self._conn.execute(
             "select seq, body from subscription_items where subscription = ? and seq > ?"
@@ -172,7 +215,9 @@ class AccountStore:
         has_more = len(rows) > query.limit
         return _page(rows[: query.limit], has_more, url)
 
-    def _created_bounds(self, object_type: str, created: dict[str, int]) -> tuple[int, int]:
+    def _created_bounds(
+        self, object_type: str, created: dict[str, int]
+    ) -> tuple[int, int]:
         """Turn `created` filters into a half-open `seq` range [low, high)."""
         negated = self._negated_created[object_type]
         first, end = 0, len(negated)
@@ -207,7 +252,9 @@ def _status_filter(object_type: str, status: str | None) -> tuple[str, tuple[str
 
 
 def _missing(resource: str, object_id: str, param: str) -> ListError:
-    return ListError(404, f"No such {resource}: '{object_id}'", param=param, code="resource_missing")
+    return ListError(
+        404, f"No such {resource}: '{object_id}'", param=param, code="resource_missing"
+    )
 
 
 def _page(rows: list[tuple[int, bytes]], has_more: bool, url: str) -> Page:

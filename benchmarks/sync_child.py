@@ -26,7 +26,9 @@ from halo_stripe_pipeline.stripe_client import stripe_api_from_env
 
 def main() -> None:
     logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
     # The SDK logs every response at INFO, which at 100 requests/s is noise.
     logging.getLogger("stripe").setLevel(logging.WARNING)

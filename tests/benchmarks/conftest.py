@@ -29,7 +29,9 @@ def tiny_account(tiny_data_dir: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def stand_in(tiny_account: Path) -> Iterator[StandInProcess]:
-    process = StandInProcess(tiny_account, latency_ms=0, rate=UNLIMITED, endpoint_rate=UNLIMITED)
+    process = StandInProcess(
+        tiny_account, latency_ms=0, rate=UNLIMITED, endpoint_rate=UNLIMITED
+    )
     yield process
     process.stop()
 

@@ -36,7 +36,9 @@ def test_generation_other_seed_differs(tiny_account: Path, tmp_path: Path) -> No
     assert _digest(other)["charges"] != _digest(tiny_account)["charges"]
 
 
-def test_generation_reuses_existing_file(tiny_account: Path, tiny_data_dir: Path) -> None:
+def test_generation_reuses_existing_file(
+    tiny_account: Path, tiny_data_dir: Path
+) -> None:
     before = tiny_account.stat().st_mtime_ns
 
     again = ensure_account(TINY_CUSTOMERS, TINY_SEED, tiny_data_dir)
@@ -60,7 +62,9 @@ def test_account_counts_per_customer(tiny_account: Path) -> None:
 def test_lists_newest_first_ties_by_id(tiny_account: Path) -> None:
     with sqlite3.connect(tiny_account) as conn:
         for name in LISTED_TYPES:
-            rows = conn.execute(f"select seq, id, created from {name} order by seq").fetchall()
+            rows = conn.execute(
+                f"select seq, id, created from {name} order by seq"
+            ).fetchall()
             keys = [(created, object_id) for _, object_id, created in rows]
 
             assert [seq for seq, _, _ in rows] == list(range(1, len(rows) + 1)), name
@@ -97,9 +101,15 @@ def test_subscription_embeds_ten_items(tiny_account: Path) -> None:
 
 def test_objects_carry_price_shapes(tiny_account: Path) -> None:
     with sqlite3.connect(tiny_account) as conn:
-        subscription = json.loads(conn.execute("select body from subscriptions limit 1").fetchone()[0])
-        invoice = json.loads(conn.execute("select body from invoices limit 1").fetchone()[0])
-        charge = json.loads(conn.execute("select body from charges limit 1").fetchone()[0])
+        subscription = json.loads(
+            conn.execute("select body from subscriptions limit 1").fetchone()[0]
+        )
+        invoice = json.loads(
+            conn.execute("select body from invoices limit 1").fetchone()[0]
+        )
+        charge = json.loads(
+            conn.execute("select body from charges limit 1").fetchone()[0]
+        )
     item = subscription["items"]["data"][0]
 
     assert item["price"]["object"] == "price"

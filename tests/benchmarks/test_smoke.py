@@ -16,9 +16,19 @@ from tests.benchmarks.conftest import TINY_CUSTOMERS, TINY_SEED, UNLIMITED
 
 
 def test_page_bound_takes_longer_limit() -> None:
-    meta = {"counts": {"customers": 1000, "subscriptions": 1500, "charges": 12_000,
-                       "refunds": 250, "invoices": 3000, "prices": 40, "products": 10,
-                       "plans": 40, "coupons": 5}}
+    meta = {
+        "counts": {
+            "customers": 1000,
+            "subscriptions": 1500,
+            "charges": 12_000,
+            "refunds": 250,
+            "invoices": 3000,
+            "prices": 40,
+            "products": 10,
+            "plans": 40,
+            "coupons": 5,
+        }
+    }
 
     bound = page_bound(meta, SyncLimits(100, 25), items_pages=3)
 
@@ -30,9 +40,19 @@ def test_page_bound_takes_longer_limit() -> None:
 
 
 def test_page_bound_account_rate_dominates() -> None:
-    meta = {"counts": {"customers": 2500, "subscriptions": 2500, "charges": 2500,
-                       "refunds": 2500, "invoices": 2500, "prices": 0, "products": 0,
-                       "plans": 0, "coupons": 0}}
+    meta = {
+        "counts": {
+            "customers": 2500,
+            "subscriptions": 2500,
+            "charges": 2500,
+            "refunds": 2500,
+            "invoices": 2500,
+            "prices": 0,
+            "products": 0,
+            "plans": 0,
+            "coupons": 0,
+        }
+    }
 
     bound = page_bound(meta, SyncLimits(100, 25), items_pages=0)
 
@@ -41,12 +61,19 @@ def test_page_bound_account_rate_dominates() -> None:
 
 
 def test_backfill_smoke(
-    tiny_account: Path, tiny_data_dir: Path, bench_server: str, tmp_path: Path,
+    tiny_account: Path,
+    tiny_data_dir: Path,
+    bench_server: str,
+    tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     result = run_backfill(
-        TINY_CUSTOMERS, seed=TINY_SEED, latency_ms=0, rate=UNLIMITED,
-        endpoint_rate=UNLIMITED, data_dir=tiny_data_dir,
+        TINY_CUSTOMERS,
+        seed=TINY_SEED,
+        latency_ms=0,
+        rate=UNLIMITED,
+        endpoint_rate=UNLIMITED,
+        data_dir=tiny_data_dir,
     )
     counts = read_meta(tiny_account)["counts"]
     check = result["exactly_once"]
@@ -67,7 +94,10 @@ def test_backfill_smoke(
 
 
 def test_load_smoke(
-    tiny_account: Path, tiny_data_dir: Path, bench_server: str, capsys: pytest.CaptureFixture[str]
+    tiny_account: Path,
+    tiny_data_dir: Path,
+    bench_server: str,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     result = run_load(TINY_CUSTOMERS, seed=TINY_SEED, data_dir=tiny_data_dir)
     generated = sum(read_meta(tiny_account)["counts"].values())

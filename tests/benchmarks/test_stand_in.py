@@ -26,27 +26,40 @@ def _generated(account: Path, sql: str, *args: object) -> list[tuple]:
         return conn.execute(sql, args).fetchall()
 
 
-def test_paging_returns_every_charge_once(stand_in: StandInProcess, tiny_account: Path) -> None:
-    api = StripeApi(api_key="sk_live_bench", api_base=stand_in.api_base, requests_per_second=1000)
+def test_paging_returns_every_charge_once(
+    stand_in: StandInProcess, tiny_account: Path
+) -> None:
+    api = StripeApi(
+        api_key="sk_live_bench", api_base=stand_in.api_base, requests_per_second=1000
+    )
     listed = [obj["id"] for page in api.list_pages("/v1/charges") for obj in page]
-    expected = [row[0] for row in _generated(tiny_account, "select id from charges order by seq")]
+    expected = [
+        row[0]
+        for row in _generated(tiny_account, "select id from charges order by seq")
+    ]
 
     assert listed == expected
 
 
 def test_created_window_filters(http: httpx.Client, tiny_account: Path) -> None:
     (busiest,) = _generated(
-        tiny_account, "select created from charges group by created order by count(*) desc limit 1"
+        tiny_account,
+        "select created from charges group by created order by count(*) desc limit 1",
     )[0]
     expected = _generated(
         tiny_account,
         "select id from charges where created >= ? and created < ? order by seq",
-        busiest - 86_400, busiest + 1,
+        busiest - 86_400,
+        busiest + 1,
     )
 
     body = http.get(
         "/v1/charges",
-        params={"limit": 100, "created[gte]": busiest - 86_400, "created[lt]": busiest + 1},
+        params={
+            "limit": 100,
+            "created[gte]": busiest - 86_400,
+            "created[lt]": busiest + 1,
+        },
     ).json()
 
     assert [obj["id"] for obj in body["data"]] == [row[0] for row in expected]
@@ -55,20 +68,32 @@ def test_created_window_filters(http: httpx.Client, tiny_account: Path) -> None:
 
 def test_created_gt_and_lte_bounds(http: httpx.Client, tiny_account: Path) -> None:
     (busiest,) = _generated(
-        tiny_account, "select created from charges group by created order by count(*) desc limit 1"
+        tiny_account,
+        "select created from charges group by created order by count(*) desc limit 1",
     )[0]
 
-    inclusive = http.get("/v1/charges", params={"limit": 100, "created[lte]": busiest,
-                                                "created[gte]": busiest}).json()
-    exclusive = http.get("/v1/charges", params={"limit": 100, "created[gt]": busiest,
-                                                "created[lt]": busiest + 1}).json()
+    inclusive = http.get(
+        "/v1/charges",
+        params={"limit": 100, "created[lte]": busiest, "created[gte]": busiest},
+    ).json()
+    exclusive = http.get(
+        "/v1/charges",
+        params={"limit": 100, "created[gt]": busiest, "created[lt]": busiest + 1},
+    ).json()
 
     assert {obj["created"] for obj in inclusive["data"]} == {busiest}
     assert exclusive["data"] == []
 
 
-def test_ending_before_returns_newer_page(http: httpx.Client, tiny_account: Path) -> None:
-    ids = [row[0] for row in _generated(tiny_account, "select id from charges order by seq limit 6")]
+def test_ending_before_returns_newer_page(
+    http: httpx.Client, tiny_account: Path
+) -> None:
+    ids = [
+        row[0]
+        for row in _generated(
+            tiny_account, "select id from charges order by seq limit 6"
+        )
+    ]
 
     body = http.get("/v1/charges", params={"limit": 3, "ending_before": ids[5]}).json()
 
@@ -76,12 +101,18 @@ def test_ending_before_returns_newer_page(http: httpx.Client, tiny_account: Path
     assert body["has_more"] is True
 
 
-def test_subscriptions_default_omits_canceled(http: httpx.Client, tiny_account: Path) -> None:
-    canceled = _generated(tiny_account, "select count(*) from subscriptions where status = 'canceled'")[0][0]
+def test_subscriptions_default_omits_canceled(
+    http: httpx.Client, tiny_account: Path
+) -> None:
+    canceled = _generated(
+        tiny_account, "select count(*) from subscriptions where status = 'canceled'"
+    )[0][0]
     total = _generated(tiny_account, "select count(*) from subscriptions")[0][0]
 
     default = http.get("/v1/subscriptions", params={"limit": 100}).json()["data"]
-    every = http.get("/v1/subscriptions", params={"limit": 100, "status": "all"}).json()["data"]
+    every = http.get(
+        "/v1/subscriptions", params={"limit": 100, "status": "all"}
+    ).json()["data"]
 
     assert canceled > 0
     assert len(default) == total - canceled
@@ -90,18 +121,28 @@ def test_subscriptions_default_omits_canceled(http: httpx.Client, tiny_account: 
 
 
 def test_subscription_items_paging(http: httpx.Client, tiny_account: Path) -> None:
-    subscription_id, item_count = next(iter(subscriptions_with_more_items(tiny_account).items()))
+    subscription_id, item_count = next(
+        iter(subscriptions_with_more_items(tiny_account).items())
+    )
 
-    first = http.get("/v1/subscription_items",
-                     params={"subscription": subscription_id, "limit": 10}).json()
-    rest = http.get("/v1/subscription_items",
-                    params={"subscription": subscription_id, "limit": 10,
-                            "starting_after": first["data"][-1]["id"]}).json()
+    first = http.get(
+        "/v1/subscription_items", params={"subscription": subscription_id, "limit": 10}
+    ).json()
+    rest = http.get(
+        "/v1/subscription_items",
+        params={
+            "subscription": subscription_id,
+            "limit": 10,
+            "starting_after": first["data"][-1]["id"],
+        },
+    ).json()
 
     assert first["has_more"] is True
     assert len(first["data"]) + len(rest["data"]) == item_count
     assert rest["has_more"] is False
-    assert {item["subscription"] for item in first["data"] + rest["data"]} == {subscription_id}
+    assert {item["subscription"] for item in first["data"] + rest["data"]} == {
+        subscription_id
+    }
 
 
 def test_account_endpoint(http: httpx.Client) -> None:
@@ -129,7 +170,9 @@ def test_unknown_cursor_is_resource_missing(http: httpx.Client) -> None:
 
 def test_invalid_list_requests_are_400(http: httpx.Client) -> None:
     too_large = http.get("/v1/charges", params={"limit": 101})
-    both_cursors = http.get("/v1/charges", params={"starting_after": "a", "ending_before": "b"})
+    both_cursors = http.get(
+        "/v1/charges", params={"starting_after": "a", "ending_before": "b"}
+    )
     unsupported = http.get("/v1/charges", params={"customer": "cus_1"})
     no_subscription = http.get("/v1/subscription_items")
 
@@ -179,9 +222,12 @@ def test_endpoint_limit_answers_429(limited: StandInProcess) -> None:
 
 
 def test_global_limit_answers_429(tiny_account: Path) -> None:
-    with StandInProcess(
-        tiny_account, latency_ms=0, rate=0.2, endpoint_rate=1000, burst_seconds=5
-    ) as process, httpx.Client(base_url=process.api_base, headers=AUTH) as client:
+    with (
+        StandInProcess(
+            tiny_account, latency_ms=0, rate=0.2, endpoint_rate=1000, burst_seconds=5
+        ) as process,
+        httpx.Client(base_url=process.api_base, headers=AUTH) as client,
+    ):
         first = client.get("/v1/charges", params={"limit": 1})
         second = client.get("/v1/customers", params={"limit": 1})
         stats = process.stats()
