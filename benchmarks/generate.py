@@ -8,8 +8,8 @@ refunded, and about a quarter of the subscription charges have an invoice.
 
 Objects are stored per type in list order (newest first, ties by id
 descending) with `seq` 1 for the newest, which is what the stand-in serves.
-Many objects share one `created` second on purpose: 5% of the customers come
-from one import second, the catalog shares one second, and a fifth of the
+Many objects share one `created` second on purpose. 5% of the customers come
+from one import second, and the catalog shares one second. A fifth of the
 subscriptions bill at 00:00:00 UTC on the first of the month, where their
 charges and invoices pile up.
 

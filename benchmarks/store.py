@@ -1,8 +1,8 @@
 """Read list pages of a generated account (see `benchmarks.generate`).
 
 Rows of each type sit in SQLite in list order with `seq` 1 for the newest, so
-a page is one rowid range scan, and its body is the stored JSON rows joined
-with commas: nothing is parsed or re-serialised per request. The `created`
+a page is one rowid range scan. Its body is the stored JSON rows joined with
+commas, so nothing is parsed or re-serialised per request. The `created`
 column of each type is also held in memory as an `array` of negated
 timestamps in `seq` order (8 bytes per object), so `created` filters become
 `seq` bounds by bisection.
@@ -74,8 +74,46 @@ class ListQuery:
     subscription: str | None
 
 
+UNSUPPORTED_FILTERS = frozenset(
+    {"customer", "price", "plan", "payment_intent", "charge", "subscription"}
+)
+
+
 def parse_list_query(params: Mapping[str, str], object_type: str) -> ListQuery:
     """Validate the query string of a list request the way Stripe does."""
+    limit = _limit(params)
+    if params.get("starting_after") and params.get("ending_before"):
+        raise ListError(
+            400,
+            "You may only specify one of these parameters: ending_before, starting_after.",
+        )
+
+    unsupported = set(UNSUPPORTED_FILTERS)
+    if object_type == "subscription_items":
+        unsupported.discard("subscription")
+    for key in sorted(unsupported & params.keys()):
+        # NOTE: a filter Stripe has but the stand-in lacks fails loudly, so a
+        # loader never benchmarks against a silently unfiltered list.
+        raise ListError(
+            400, f"The stand-in does not implement the `{key}` filter", param=key
+        )
+
+    status = params.get("status")
+    valid_status = object_type == "subscriptions" and status in SUBSCRIPTION_STATUSES
+    if status is not None and not valid_status:
+        raise ListError(400, f"Invalid status: {status}", param="status")
+
+    return ListQuery(
+        limit=limit,
+        starting_after=params.get("starting_after") or None,
+        ending_before=params.get("ending_before") or None,
+        created=_created_filters(params),
+        status=status,
+        subscription=params.get("subscription"),
+    )
+
+
+def _limit(params: Mapping[str, str]) -> int:
     raw_limit = params.get("limit", str(DEFAULT_LIMIT))
     try:
         limit = int(raw_limit)
@@ -85,56 +123,26 @@ def parse_list_query(params: Mapping[str, str], object_type: str) -> ListQuery:
         raise ListError(
             400, f"This value must be between 1 and {MAX_LIMIT}: {limit}", param="limit"
         )
-    if params.get("starting_after") and params.get("ending_before"):
-        raise ListError(
-            400,
-            "You may only specify one of these parameters: ending_before, starting_after.",
-        )
+    return limit
+
+
+def _created_filters(params: Mapping[str, str]) -> dict[str, int]:
+    """Return {operator: timestamp} from `created` and `created[gt|gte|lt|lte]`."""
+    keys = {f"created[{operator}]": operator for operator in CREATED_OPERATORS}
     created: dict[str, int] = {}
-    for operator in CREATED_OPERATORS:
-        key = f"created[{operator}]"
+    for key, operator in keys.items():
         if key in params:
-            try:
-                created[operator] = int(params[key])
-            except ValueError:
-                raise ListError(
-                    400, f"Invalid integer: {params[key]}", param=key
-                ) from None
+            created[operator] = _integer(params, key)
     if "created" in params:
-        try:
-            created["gte"] = created["lte"] = int(params["created"])
-        except ValueError:
-            raise ListError(
-                400, f"Invalid integer: {params['created']}", param="created"
-            ) from None
-    unsupported = {
-        "customer",
-        "price",
-        "plan",
-        "payment_intent",
-        "charge",
-        "subscription",
-    }
-    if object_type == "subscription_items":
-        unsupported.discard("subscription")
-    for key in sorted(unsupported & params.keys()):
-        # NOTE: a filter Stripe has but the stand-in lacks fails loudly, so a
-        # loader never benchmarks against a silently unfiltered list.
-        raise ListError(
-            400, f"The stand-in does not implement the `{key}` filter", param=key
-        )
-    status = params.get("status")
-    valid_status = object_type == "subscriptions" and status in SUBSCRIPTION_STATUSES
-    if status is not None and not valid_status:
-        raise ListError(400, f"Invalid status: {status}", param="status")
-    return ListQuery(
-        limit=limit,
-        starting_after=params.get("starting_after") or None,
-        ending_before=params.get("ending_before") or None,
-        created=created,
-        status=status,
-        subscription=params.get("subscription"),
-    )
+        created["gte"] = created["lte"] = _integer(params, "created")
+    return created
+
+
+def _integer(params: Mapping[str, str], key: str) -> int:
+    try:
+        return int(params[key])
+    except ValueError:
+        raise ListError(400, f"Invalid integer: {params[key]}", param=key) from None
 
 
 class AccountStore:
@@ -241,7 +249,10 @@ class AccountStore:
 
 
 def _status_filter(object_type: str, status: str | None) -> tuple[str, tuple[str, ...]]:
-    """Stripe lists only subscriptions that are not canceled unless `status` says otherwise."""
+    """Return the SQL filter for `status`.
+
+    Without `status`, Stripe lists only subscriptions that are not canceled.
+    """
     if object_type != "subscriptions" or status == "all":
         return "", ()
     if status is None:
