@@ -90,7 +90,7 @@ class FreshnessResult:
     p50_seconds: float
     p95_seconds: float
     max_seconds: float
-    dbt_build_seconds: list[float] = field(default_factory=list)
+    run_seconds: list[float] = field(default_factory=list)
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -462,7 +462,7 @@ def run_freshness(
         p50_seconds=round(percentile(delays, 0.50), 2),
         p95_seconds=round(percentile(delays, 0.95), 2),
         max_seconds=round(max(delays, default=float("nan")), 2),
-        dbt_build_seconds=[round(value, 1) for value in runs],
+        run_seconds=[round(value, 1) for value in runs],
     )
 
 
