@@ -73,16 +73,24 @@ def summarise(
             "ratio_to_copy": load["ratio_to_copy"],
         }
     summary["dbt"] = _dbt_summary(small, large, backfills, results_dir)
-    summary["receiver"] = (
-        sorted(
-            str(path.relative_to(RECEIVER_DIR.parent))
-            for path in RECEIVER_DIR.glob("**/*")
-            if path.is_file()
-        )
-        if RECEIVER_DIR.exists()
-        else []
-    )
+    summary["receiver"] = _receiver_summary()
     return summary
+
+
+def _receiver_summary() -> dict[str, Any] | None:
+    """Return the key figures of the newest receiver result, if there is one."""
+    results = sorted((RECEIVER_DIR / "results").glob("receiver-*.json"))
+    if not results:
+        return None
+    latest = json.loads(results[-1].read_text())
+    closed = next(phase for phase in latest["load"] if phase["mode"] == "closed-loop")
+    return {
+        "file": str(results[-1].relative_to(RECEIVER_DIR.parent)),
+        "events_per_second": closed["per_second"],
+        "p99_ms": closed["p99_ms"],
+        "lost_events": latest["lost_events"],
+        "freshness_p95_seconds": (latest.get("freshness") or {}).get("p95_seconds"),
+    }
 
 
 def _dbt_summary(
@@ -148,7 +156,20 @@ def print_summary(summary: dict[str, Any]) -> None:
                 f"{summary['dbt']['time_growth']:.2f} / {summary['dbt']['data_growth']:.2f}",
             )
         )
-    rows.append(("receiver results", ", ".join(summary["receiver"]) or "none yet"))
+    receiver = summary["receiver"]
+    if receiver:
+        rows += [
+            ("receiver events/s (target >= 1,000)", receiver["events_per_second"]),
+            ("  p99 (ms, target < 100)", receiver["p99_ms"]),
+            ("  lost events", receiver["lost_events"]),
+            (
+                "  mart freshness p95 (s, target < 60)",
+                receiver["freshness_p95_seconds"],
+            ),
+            ("  from", receiver["file"]),
+        ]
+    else:
+        rows.append(("receiver results", "none yet in receiver/results/"))
     harness.print_table("halo-stripe benchmarks", rows)
 
 
