@@ -118,59 +118,78 @@ def _dbt_summary(
 
 
 def print_summary(summary: dict[str, Any]) -> None:
-    rows: list[tuple[str, Any]] = []
-    backfill = summary.get("backfill")
-    if backfill:
-        rows += [
-            (f"backfill {backfill['customers']:,} customers (s)", backfill["seconds"]),
-            ("  bound (s)", backfill["bound_seconds"]),
-            ("  ratio to bound (target <= 1.25)", backfill["ratio_to_bound"]),
-            ("  objects/s", backfill["objects_per_second"]),
-            ("  exactly once", "pass" if backfill["exactly_once"] else "FAIL"),
-            ("  duplicates delivered", backfill["duplicates_delivered"]),
-        ]
-    memory = summary.get("memory")
-    if memory:
-        for customers, rss in memory["peak_rss_mib"].items():
-            rows.append((f"peak RSS at {int(customers):,} customers (MiB)", rss))
-        rows.append(("  growth (target < 25%)", f"{memory['growth']:+.1%}"))
-    load = summary.get("load")
-    if load:
-        rows += [
-            (
-                f"load {load['customers']:,} customers, objects/s",
-                load["sync_objects_per_second"],
-            ),
-            ("  bare COPY rows/s", load["bare_copy_rows_per_second"]),
-            ("  ratio", load["ratio_to_copy"]),
-        ]
-    for customers, build in summary["dbt"].items():
-        if isinstance(build, dict):
-            rows.append(
-                (f"dbt build {int(customers):,} customers (s)", build["seconds"])
-            )
-    if "time_growth" in summary["dbt"]:
-        rows.append(
-            (
-                "  time growth / data growth",
-                f"{summary['dbt']['time_growth']:.2f} / {summary['dbt']['data_growth']:.2f}",
-            )
-        )
-    receiver = summary["receiver"]
-    if receiver:
-        rows += [
-            ("receiver events/s (target >= 1,000)", receiver["events_per_second"]),
-            ("  p99 (ms, target < 100)", receiver["p99_ms"]),
-            ("  lost events", receiver["lost_events"]),
-            (
-                "  mart freshness p95 (s, target < 60)",
-                receiver["freshness_p95_seconds"],
-            ),
-            ("  from", receiver["file"]),
-        ]
-    else:
-        rows.append(("receiver results", "none yet in receiver/results/"))
+    rows = [
+        *_backfill_rows(summary.get("backfill")),
+        *_memory_rows(summary.get("memory")),
+        *_load_rows(summary.get("load")),
+        *_dbt_rows(summary["dbt"]),
+        *_receiver_rows(summary["receiver"]),
+    ]
     harness.print_table("halo-stripe benchmarks", rows)
+
+
+Rows = list[tuple[str, Any]]
+
+
+def _backfill_rows(backfill: dict[str, Any] | None) -> Rows:
+    if not backfill:
+        return []
+    return [
+        (f"backfill {backfill['customers']:,} customers (s)", backfill["seconds"]),
+        ("  bound (s)", backfill["bound_seconds"]),
+        ("  ratio to bound (target <= 1.25)", backfill["ratio_to_bound"]),
+        ("  objects/s", backfill["objects_per_second"]),
+        ("  exactly once", "pass" if backfill["exactly_once"] else "FAIL"),
+        ("  duplicates delivered", backfill["duplicates_delivered"]),
+    ]
+
+
+def _memory_rows(memory: dict[str, Any] | None) -> Rows:
+    if not memory:
+        return []
+    rows: Rows = [
+        (f"peak RSS at {int(customers):,} customers (MiB)", rss)
+        for customers, rss in memory["peak_rss_mib"].items()
+    ]
+    rows.append(("  growth (target < 25%)", f"{memory['growth']:+.1%}"))
+    return rows
+
+
+def _load_rows(load: dict[str, Any] | None) -> Rows:
+    if not load:
+        return []
+    return [
+        (
+            f"load {load['customers']:,} customers, objects/s",
+            load["sync_objects_per_second"],
+        ),
+        ("  bare COPY rows/s", load["bare_copy_rows_per_second"]),
+        ("  ratio", load["ratio_to_copy"]),
+    ]
+
+
+def _dbt_rows(dbt: dict[str, Any]) -> Rows:
+    rows: Rows = [
+        (f"dbt build {int(customers):,} customers (s)", build["seconds"])
+        for customers, build in dbt.items()
+        if isinstance(build, dict)
+    ]
+    if "time_growth" in dbt:
+        growth = f"{dbt['time_growth']:.2f} / {dbt['data_growth']:.2f}"
+        rows.append(("  time growth / data growth", growth))
+    return rows
+
+
+def _receiver_rows(receiver: dict[str, Any] | None) -> Rows:
+    if not receiver:
+        return [("receiver results", "none yet in receiver/results/")]
+    return [
+        ("receiver events/s (target >= 1,000)", receiver["events_per_second"]),
+        ("  p99 (ms, target < 100)", receiver["p99_ms"]),
+        ("  lost events", receiver["lost_events"]),
+        ("  mart freshness p95 (s, target < 60)", receiver["freshness_p95_seconds"]),
+        ("  from", receiver["file"]),
+    ]
 
 
 def main() -> None:

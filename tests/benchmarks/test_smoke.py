@@ -12,6 +12,7 @@ from benchmarks.backfill import print_backfill, run_backfill
 from benchmarks.generate import read_meta
 from benchmarks.harness import SyncLimits, page_bound, write_result
 from benchmarks.load import print_load, run_load
+from benchmarks.report import summarise
 from tests.benchmarks.conftest import TINY_CUSTOMERS, TINY_SEED, UNLIMITED
 
 
@@ -91,6 +92,15 @@ def test_backfill_smoke(
     path = write_result("backfill-smoke", result, results_dir=tmp_path)
     assert json.loads(path.read_text())["customers"] == TINY_CUSTOMERS
     assert "exactly once" in capsys.readouterr().out
+
+    # The same result under two sizes: the summary compares them.
+    write_result(f"backfill-{TINY_CUSTOMERS}", result, results_dir=tmp_path)
+    write_result(f"backfill-{TINY_CUSTOMERS * 10}", result, results_dir=tmp_path)
+    summary = summarise(TINY_CUSTOMERS, TINY_CUSTOMERS * 10, results_dir=tmp_path)
+    assert summary["memory"]["growth"] == 0
+    assert summary["memory"]["meets_target"] is True
+    assert summary["backfill"]["exactly_once"] is True
+    assert summary["backfill"]["objects"] == result["sync"]["objects"]
 
 
 def test_load_smoke(
