@@ -7,6 +7,7 @@ delivered by webhook collapse into one row.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -84,10 +85,31 @@ def event_row(
         livemode=livemode if isinstance(livemode, bool) else None,
         object_type=obj.get("object") if isinstance(obj.get("object"), str) else None,
         object_id=object_id(event),
-        payload=payload,
+        payload=_jsonb_safe(payload, event),
         source=source,
         status="pending" if is_processed(event) else "ignored",
     )
+
+
+def _jsonb_safe(payload: str, event: Mapping[str, Any]) -> str:
+    """Return `payload`, re-encoded without NUL characters if it has any.
+
+    PostgreSQL's jsonb rejects `\\u0000`, and a delivery that fails to store
+    would be retried by Stripe for days; each NUL becomes U+FFFD instead.
+    """
+    if "\\u0000" not in payload:
+        return payload
+    return json.dumps(_replace_nul(event), separators=(",", ":"), ensure_ascii=False)
+
+
+def _replace_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, Mapping):
+        return {_replace_nul(key): _replace_nul(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_replace_nul(item) for item in value]
+    return value
 
 
 def insert_params(rows: Sequence[EventRow]) -> list[list[Any]]:

@@ -74,10 +74,12 @@ def build_args(
 ) -> list[str]:
     """Return the `dbt build` arguments for `as_of` and optional selections."""
     args = ["build", "--vars", dbt_vars(as_of)]
+    # One space-separated value per flag: dagster-dbt moves extra list items
+    # ahead of the other flags, which breaks the command.
     if select:
-        args += ["--select", *_as_list(select)]
+        args += ["--select", " ".join(_as_list(select))]
     if exclude:
-        args += ["--exclude", *_as_list(exclude)]
+        args += ["--exclude", " ".join(_as_list(exclude))]
     return args
 
 

@@ -371,3 +371,24 @@ def test_concurrent_deliveries_are_all_stored(
     assert all(response.status_code == 200 for response in responses)
     assert sum(not response.json()["duplicate"] for response in responses) == 60
     assert len(stored_ids(events_table)) == 60
+
+
+def test_nul_character_is_stored(
+    receiver: LiveReceiver, webhook_secret: str, events_table: psycopg.Connection
+) -> None:
+    # jsonb rejects \u0000; the event must still be stored, not retried forever.
+    event = load_sample("hookdeck-webhook-samples/customer.created.json")
+    event["id"] = "evt_with_nul_character"
+    event["data"]["object"]["description"] = "before\u0000after"
+    body = encode(event)
+    assert b"\\u0000" in body
+
+    response = receiver.post(body, signed_headers(body))
+
+    assert response.status_code == 200
+    description = events_table.execute(
+        "select payload->'data'->'object'->>'description'"
+        " from stripe_raw.webhook_events where id = %s",
+        (event["id"],),
+    ).fetchone()[0]
+    assert description == "before\ufffdafter"
