@@ -67,15 +67,32 @@ def customer_label(party: Party) -> str:
     return escape(label)
 
 
+def _billing_period(price: Mapping[str, Any]) -> str | None:
+    """Return `month` or `3 months` for a price or a legacy plan."""
+    recurring = price.get("recurring")
+    source = recurring if isinstance(recurring, Mapping) else price
+    interval = source.get("interval")
+    count = source.get("interval_count")
+    if not isinstance(interval, str) or not interval:
+        return None
+    if not isinstance(count, int) or isinstance(count, bool) or count == 1:
+        return interval
+    return f"{count} {interval}s"
+
+
 def _subscription_amount(
     subscription: Mapping[str, Any],
 ) -> tuple[int | None, str | None, str | None]:
-    """Return the recurring total, its currency and interval (one per item sum)."""
+    """Return the recurring total, its currency and billing period.
+
+    The period is None when the items bill over different periods, because
+    their sum is then not an amount per any one period.
+    """
     items = subscription.get("items")
     data = items.get("data") if isinstance(items, Mapping) else None
     total = 0
     currency = subscription.get("currency")
-    interval = None
+    periods: set[str | None] = set()
     found = False
     for item in data or []:
         price = (
@@ -92,12 +109,9 @@ def _subscription_amount(
         total += unit * quantity
         found = True
         currency = currency or price.get("currency")
-        recurring = price.get("recurring")
-        interval = interval or (
-            recurring.get("interval") if isinstance(recurring, Mapping) else None
-        )
-        interval = interval or price.get("interval")
-    return (total if found else None), currency, interval
+        periods.add(_billing_period(price))
+    period = periods.pop() if len(periods) == 1 else None
+    return (total if found else None), currency, period
 
 
 def event_amount(event_type: str, obj: Mapping[str, Any]) -> str | None:

@@ -86,6 +86,60 @@ def test_subscription_message_sums_items() -> None:
     assert subscription["id"] in text
 
 
+def subscription_with(*prices: dict) -> dict:
+    items = [{"id": f"si_{n}", "quantity": 1, "price": p} for n, p in enumerate(prices)]
+    return {
+        "id": "sub_1",
+        "object": "subscription",
+        "currency": "usd",
+        "items": {"data": items},
+    }
+
+
+def test_subscription_message_names_interval_count() -> None:
+    quarterly = {
+        "unit_amount": 30000,
+        "recurring": {"interval": "month", "interval_count": 3},
+    }
+
+    text = render_message(
+        "customer.subscription.created", subscription_with(quarterly), party(None)
+    )
+
+    assert "300.00 USD/3 months" in text
+
+
+def test_subscription_message_legacy_plan_interval() -> None:
+    plan = {"amount": 1000, "interval": "week", "interval_count": 2}
+    subscription = {
+        "id": "sub_2",
+        "object": "subscription",
+        "currency": "usd",
+        "items": {"data": [{"id": "si_1", "quantity": 1, "plan": plan}]},
+    }
+
+    text = render_message("customer.subscription.created", subscription, party(None))
+
+    assert "10.00 USD/2 weeks" in text
+
+
+def test_subscription_message_mixed_periods_no_suffix() -> None:
+    monthly = {
+        "unit_amount": 1000,
+        "recurring": {"interval": "month", "interval_count": 1},
+    }
+    yearly = {
+        "unit_amount": 12000,
+        "recurring": {"interval": "year", "interval_count": 1},
+    }
+
+    text = render_message(
+        "customer.subscription.created", subscription_with(monthly, yearly), party(None)
+    )
+
+    assert "130.00 USD `sub_1`" in text
+
+
 def test_message_escapes_slack_markup() -> None:
     customer = {"id": "cus_9", "object": "customer"}
 
