@@ -78,6 +78,16 @@ def catch_up_start(
     return last - OVERLAP
 
 
+def is_connected(conn: psycopg.Connection, account_id: str) -> bool:
+    """Return True when `account_id` has a stored connection of its own."""
+    from halo_stripe_pipeline.connect.secrets import AccountDisconnected, account_api
+
+    try:
+        return account_api(conn, account_id) is not None
+    except AccountDisconnected:
+        return False
+
+
 def catch_up_account(
     conn: psycopg.Connection,
     resolver: AccountResolver,
@@ -88,6 +98,14 @@ def catch_up_account(
     """List the account's events since the start point and store the new ones."""
     platform = resolver.platform_account_id()
     is_platform = account_id == platform
+    # Any other account would be read with STRIPE_API_KEY, which lists the
+    # platform's events, and they would be stored under this account.
+    if not is_platform and not is_connected(conn, account_id):
+        raise ConfigError(
+            f"account `{account_id}` is neither the account of STRIPE_API_KEY "
+            f"(`{platform}`) nor a connected account, so its events cannot be "
+            "listed; connect it with `halo-stripe accounts connect`"
+        )
     start = catch_up_start(conn, account_id, is_platform, since)
     if start < datetime.now(timezone.utc) - RETENTION:
         log.warning(
@@ -132,12 +150,29 @@ def catch_up_account(
 def accounts_to_catch_up(
     conn: psycopg.Connection, resolver: AccountResolver
 ) -> list[str]:
-    """Return every account with a settings row, or the platform account alone."""
+    """Return the accounts with ingest on that can be read, or the platform alone.
+
+    An account with settings that is neither the platform's nor connected
+    is skipped with a warning, because no key can list its events.
+    """
     rows = conn.execute(
         "select account_id from halo.integration_settings where ingest_enabled order by account_id"
     ).fetchall()
-    accounts = [row[0] for row in rows]
-    return accounts or [resolver.platform_account_id()]
+    if not rows:
+        return [resolver.platform_account_id()]
+    platform = resolver.platform_account_id()
+    accounts = []
+    for (account_id,) in rows:
+        if account_id == platform or is_connected(conn, account_id):
+            accounts.append(account_id)
+        else:
+            log.warning(
+                "skipping account %s: it is neither the account of STRIPE_API_KEY"
+                " (%s) nor a connected account, so its events cannot be listed",
+                account_id,
+                platform,
+            )
+    return accounts
 
 
 def catch_up(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime, timezone
 
 import psycopg
 import pytest
@@ -11,7 +12,7 @@ from halo_stripe_pipeline.config import ConfigError
 from halo_stripe_pipeline.emulator import EmulatorProcess
 from halo_stripe_pipeline.events.accounts import AccountResolver
 from halo_stripe_pipeline.events.apply import apply_pending_events
-from halo_stripe_pipeline.events.catchup import OVERLAP, catch_up
+from halo_stripe_pipeline.events.catchup import OVERLAP, accounts_to_catch_up, catch_up
 from halo_stripe_pipeline.stripe_client import StripeApi
 from tests.events.conftest import raw_row, store_event
 from tests.receiver.support import load_sample
@@ -64,3 +65,43 @@ def test_catch_up_stores_and_applies_missed_events(
     data, is_deleted, _ = raw_row(db, "customers", account, customer["id"])
     assert data["email"] == "missed-later@example.com"
     assert is_deleted is False
+
+
+def test_catch_up_rejects_unreadable_account(
+    db: psycopg.Connection, account: str, emulator_env: EmulatorProcess
+) -> None:
+    # Neither the platform's nor connected: STRIPE_API_KEY would list the
+    # platform's events, and they would be stored under this account.
+    other = f"{account}_other"
+
+    with pytest.raises(ConfigError, match="nor a connected account"):
+        catch_up(
+            db, AccountResolver(db), account_id=other, since=datetime.now(timezone.utc)
+        )
+
+    stored = db.execute(
+        "select count(*) from stripe_raw.webhook_events where account_id = %s", (other,)
+    ).fetchone()[0]
+    assert stored == 0
+
+
+def test_default_catch_up_skips_unreadable_accounts(
+    db: psycopg.Connection, account: str
+) -> None:
+    other = f"{account}_other"
+    for account_id in (account, other):
+        db.execute(
+            "insert into halo.integration_settings (account_id, workspace_id)"
+            " values (%s, 'ws_catch_up')",
+            (account_id,),
+        )
+    try:
+        accounts = accounts_to_catch_up(db, AccountResolver(db))
+    finally:
+        db.execute(
+            "delete from halo.integration_settings where account_id in (%s, %s)",
+            (account, other),
+        )
+
+    assert account in accounts
+    assert other not in accounts
