@@ -27,6 +27,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _port_is_free(port: int) -> bool:
+    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 def serve(host: str, port: int) -> None:
     from aiohttp import web
     from localstripe import resources, server
@@ -64,7 +73,10 @@ class EmulatorProcess:
 
 def start_emulator(port: int | None = None, timeout: float = 20.0) -> EmulatorProcess:
     """Start localstripe in a subprocess and wait until it accepts requests."""
-    port = port or free_port()
+    if port is None:
+        port = free_port()
+    elif not _port_is_free(port):
+        raise RuntimeError(f"port {port} on 127.0.0.1 is already in use; pick another port for localstripe")
     process = subprocess.Popen(
         [sys.executable, "-m", "halo_stripe_pipeline.emulator", "--port", str(port)],
         stdout=subprocess.DEVNULL,
