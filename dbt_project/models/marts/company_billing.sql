@@ -3,8 +3,9 @@
 -- Money is in major units. `currency` is the company's only currency when
 -- all of its MRR and lifetime value is in one. With several, `currency` is
 -- the reporting currency, and `mrr` and `lifetime_value` are converted with
--- halo.exchange_rates. A missing rate makes them null and sets
--- `is_exchange_rate_missing`. Per-currency figures are never added together.
+-- halo.exchange_rates. A missing rate makes the figure that needs it null
+-- and sets `is_exchange_rate_missing`. Per-currency figures are never added
+-- together.
 with primaries as (
     select * from {{ ref('int_halo__company_primaries') }}
 ),
@@ -64,6 +65,8 @@ converted as (
         money.currency,
         money.mrr,
         money.lifetime_value,
+        money.mrr_minor,
+        money.lifetime_value_minor,
         money.mrr_minor <> 0
             or money.lifetime_value_minor <> 0
             or money.is_manual as is_used,
@@ -92,6 +95,10 @@ per_company as (
         count(*) filter (where is_used) as used_currency_count,
         min(currency) filter (where is_used) as used_currency,
         bool_or(rate is null and is_used) as is_exchange_rate_missing,
+        -- A currency whose amount is 0 needs no rate for that measure.
+        bool_or(rate is null and mrr_minor <> 0) as is_mrr_rate_missing,
+        bool_or(rate is null and lifetime_value_minor <> 0)
+            as is_lifetime_value_rate_missing,
         jsonb_object_agg(currency, mrr) as mrr_by_currency,
         jsonb_object_agg(currency, lifetime_value) as lifetime_value_by_currency,
         sum(mrr_major_exact * rate) as mrr_reporting_exact,
@@ -131,7 +138,7 @@ joined as (
         coalesce(per_company.lifetime_value_by_currency, '{}'::jsonb)
             as lifetime_value_by_currency,
         case
-            when per_company.is_exchange_rate_missing or per_company.has_null_mrr
+            when per_company.is_mrr_rate_missing or per_company.has_null_mrr
                 then null
             else round(
                 round(coalesce(per_company.mrr_reporting_exact, 0), 12),
@@ -139,7 +146,7 @@ joined as (
             )
         end as mrr_reporting,
         case
-            when per_company.is_exchange_rate_missing then null
+            when per_company.is_lifetime_value_rate_missing then null
             else round(
                 round(coalesce(per_company.lifetime_value_reporting_exact, 0), 12),
                 {{ currency_exponent('primaries.reporting_currency') }}
