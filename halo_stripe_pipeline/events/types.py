@@ -33,6 +33,11 @@ ACTION_EVENT_TYPES = frozenset({"account.application.deauthorized"})
 DELETION_EVENT_TYPES = frozenset({"customer.deleted"})
 
 
+# The last second of year 9999: Python's datetime, which applies events,
+# cannot go past it, so a later `created` would fail every apply run.
+MAX_CREATED = 253_402_300_799
+
+
 class NotAnEventError(ValueError):
     """A verified body that is not a Stripe event; the message is safe to return."""
 
@@ -49,6 +54,8 @@ def check_event(body: Any) -> Mapping[str, Any]:
     created = body.get("created")
     if not isinstance(created, int) or isinstance(created, bool):
         raise NotAnEventError("event has no integer created time")
+    if not 0 <= created <= MAX_CREATED:
+        raise NotAnEventError("event created time is out of range")
     data = body.get("data")
     if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
         raise NotAnEventError("event has no data.object")

@@ -245,6 +245,26 @@ def test_malformed_body_is_rejected(
             "event has no integer created time",
         ),
         (
+            {
+                "object": "event",
+                "id": "evt_1",
+                "type": "customer.created",
+                "created": 300_000_000_000,
+                "data": {"object": {"id": "cus_1", "object": "customer"}},
+            },
+            "event created time is out of range",
+        ),
+        (
+            {
+                "object": "event",
+                "id": "evt_1",
+                "type": "customer.created",
+                "created": 100_000_000_000_000,
+                "data": {"object": {"id": "cus_1", "object": "customer"}},
+            },
+            "event created time is out of range",
+        ),
+        (
             {"object": "event", "id": "evt_1", "type": "x", "created": 1, "data": {}},
             "event has no data.object",
         ),
