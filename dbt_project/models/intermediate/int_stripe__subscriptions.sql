@@ -2,6 +2,9 @@
 -- The marts pick a primary subscription from these columns: non-ended
 -- first, then the largest undiscounted monthly amount, then the earliest
 -- renewal date, then the subscription id.
+--
+-- A subscription created after `as_of` did not exist yet at that instant,
+-- so it is left out: a past as_of shows neither its MRR nor its renewal.
 with subscription_mrr as (
     select * from {{ ref('int_stripe__subscription_mrr') }}
 ),
@@ -43,6 +46,8 @@ final as (
     inner join subscriptions
         on subscription_mrr.account_id = subscriptions.account_id
         and subscription_mrr.subscription_id = subscriptions.subscription_id
+    where subscriptions.created_at is null
+        or subscriptions.created_at <= {{ as_of() }}
 )
 
 select * from final
