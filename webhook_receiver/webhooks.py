@@ -222,15 +222,21 @@ async def verify_delivery(
     payload: bytes,
     header_value: str | None,
     account_id_hint: str | None,
-) -> SignatureHeader:
-    """Check the signature against every active secret, then the timestamp."""
+) -> tuple[SignatureHeader, bool]:
+    """Check the signature against every active secret, then the timestamp.
+
+    Returns the header and whether a stored secret (rather than
+    `STRIPE_WEBHOOK_SECRET`) verified it.
+    """
     header = parse_header(header_value)
     env_secrets = webhook_secrets.env_secrets()
     matched = matching_secret(payload, header, env_secrets) if env_secrets else None
+    by_stored_secret = False
     if matched is None and webhook_secrets.has_secret_providers():
         stored = await state.stored_secrets.get(account_id_hint)
         if stored:
             matched = matching_secret(payload, header, stored)
+            by_stored_secret = matched is not None
         elif not env_secrets:
             raise ConfigurationError("no webhook signing secret is configured")
     elif matched is None and not env_secrets:
@@ -238,7 +244,7 @@ async def verify_delivery(
     if matched is None:
         raise SignatureError("no signature matches the payload")
     check_timestamp(header, state.tolerance_seconds)
-    return header
+    return header, by_stored_secret
 
 
 def reject(
@@ -263,7 +269,7 @@ async def receive_stripe_webhook(request: Request) -> Response:
     )
 
     try:
-        await verify_delivery(
+        _, by_stored_secret = await verify_delivery(
             state, payload, request.headers.get("stripe-signature"), account_id_hint
         )
     except SignatureError as error:
@@ -285,6 +291,16 @@ async def receive_stripe_webhook(request: Request) -> Response:
     account = event_account(event)
     if account and account_id_hint and account != account_id_hint:
         return reject(state, request, "event account does not match the endpoint")
+    if account_id_hint and not by_stored_secret:
+        # Only the account's own stored secret proves the delivery came from
+        # that account's endpoint; a platform-signed event keeps its own
+        # `account` (or none) instead of the one in the URL.
+        log.warning(
+            "webhook event=%s verified by STRIPE_WEBHOOK_SECRET, not the secret of %s;"
+            " storing it without that account",
+            event.get("id"), account_id_hint,
+        )
+        account_id_hint = None
 
     row = event_row(event, payload.decode("utf-8"), account_id=account_id_hint)
     is_new = await state.writer.store(row)

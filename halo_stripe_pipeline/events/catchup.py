@@ -80,12 +80,17 @@ def catch_up_start(
 
 def is_connected(conn: psycopg.Connection, account_id: str) -> bool:
     """Return True when `account_id` has a stored connection of its own."""
+    from halo_stripe_pipeline.connect.crypto import EncryptionKeyError
     from halo_stripe_pipeline.connect.secrets import AccountDisconnected, account_api
 
     try:
         return account_api(conn, account_id) is not None
     except AccountDisconnected:
         return False
+    except EncryptionKeyError:
+        # A stored connection exists; reading it needs HALO_ENCRYPTION_KEY,
+        # and the catch-up of that account will say so.
+        return True
 
 
 def catch_up_account(

@@ -412,3 +412,20 @@ def test_nul_character_is_stored(
         (event["id"],),
     ).fetchone()[0]
     assert description == "before\ufffdafter"
+
+
+def test_platform_secret_ignores_endpoint_account(
+    receiver: LiveReceiver, webhook_secret: str, events_table: psycopg.Connection
+) -> None:
+    # STRIPE_WEBHOOK_SECRET is the platform's; it proves nothing about acct_c.
+    event = load_sample("stripe-ruby-mock/customer.created.json")
+    event["id"] = "evt_platform_signed_to_account_path"
+    body = encode(event)
+
+    response = receiver.post(body, signed_headers(body), "/acct_c")
+
+    assert response.status_code == 200
+    account_id = events_table.execute(
+        "select account_id from stripe_raw.webhook_events where id = %s", (event["id"],)
+    ).fetchone()[0]
+    assert account_id is None
