@@ -103,7 +103,10 @@ def _subscription_amount(
         if not isinstance(price, Mapping):
             continue
         unit = price.get("unit_amount", price.get("amount"))
-        quantity = item.get("quantity", 1)
+        # A null quantity bills as 1, as in the MRR rules.
+        quantity = item.get("quantity")
+        if quantity is None:
+            quantity = 1
         if not isinstance(unit, int) or not isinstance(quantity, int):
             continue
         total += unit * quantity

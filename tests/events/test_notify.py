@@ -322,3 +322,17 @@ def test_bot_token_posts_to_channel(
     )
     assert fields["channel"] == "C123"
     assert "Payment received" in fields["text"]
+
+
+def test_subscription_message_null_quantity_counts_one() -> None:
+    plan = {"amount": 2500, "interval": "month", "interval_count": 1}
+    subscription = {
+        "id": "sub_3",
+        "object": "subscription",
+        "currency": "usd",
+        "items": {"data": [{"id": "si_1", "quantity": None, "plan": plan}]},
+    }
+
+    text = render_message("customer.subscription.created", subscription, party(None))
+
+    assert "25.00 USD/month" in text
