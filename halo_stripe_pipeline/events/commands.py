@@ -191,6 +191,7 @@ def run_catch_up(args: argparse.Namespace) -> int:
 
 
 def run_events_status(args: argparse.Namespace) -> int:
+    from halo_stripe_pipeline.events.apply import count_held_by_ingest_switch
     from halo_stripe_pipeline.warehouse import connect, ensure_schema
 
     with connect(database_url()) as conn:
@@ -199,11 +200,19 @@ def run_events_status(args: argparse.Namespace) -> int:
             "select status, count(*), max(received_at) from stripe_raw.webhook_events"
             " group by status order by status"
         ).fetchall()
+        held = count_held_by_ingest_switch(conn)
     if not rows:
         print("no events stored")
     for status, count, last in rows:
         print(
             f"{status:<11} {count:>9}  last received {last.isoformat(timespec='seconds')}"
+        )
+    if held:
+        # NOTE: counts events that name their account; platform events stored
+        # without one are not attributed here.
+        print(
+            f"{held} pending events wait because ingest is off for their account;"
+            " `halo-stripe settings set ingest_enabled true` applies them"
         )
     return 0
 

@@ -84,3 +84,29 @@ def test_catch_up_without_start_fails_cleanly(
 def test_serve_rejects_zero_workers(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "--workers", "0"]) == 2
     assert "--workers 0 is invalid" in capsys.readouterr().err
+
+
+def test_events_status_reports_held_events(
+    db: psycopg.Connection, capsys: pytest.CaptureFixture[str]
+) -> None:
+    account = "acct_status_held"
+    db.execute(
+        "insert into halo.integration_settings (account_id, workspace_id, ingest_enabled)"
+        " values (%s, 'ws_status_held', false)",
+        (account,),
+    )
+    db.execute(
+        "insert into stripe_raw.webhook_events"
+        " (id, account_id, type, created_at, payload, source, status)"
+        " values ('evt_status_held', %s, 'customer.created', now(),"
+        " '{\"id\": \"evt_status_held\"}', 'webhook', 'pending')",
+        (account,),
+    )
+    try:
+        assert main(["events", "status"]) == 0
+        output = capsys.readouterr().out
+    finally:
+        db.execute("delete from stripe_raw.webhook_events where id = 'evt_status_held'")
+        db.execute("delete from halo.integration_settings where account_id = %s", (account,))
+
+    assert "1 pending events wait because ingest is off" in output
