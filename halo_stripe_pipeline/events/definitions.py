@@ -11,6 +11,7 @@ the op functions' annotations at definition time.
 """
 
 import importlib
+import json
 import logging
 import time
 from collections.abc import Iterator
@@ -197,9 +198,41 @@ def refresh_marts(context: dg.OpExecutionContext, summary: dict) -> dict:
         summary["objects_changed"],
     )
     started = time.monotonic()
-    build_marts(database_url(), select=selection, exclude=MART_REFRESH_EXCLUDE)
+    result = build_marts(database_url(), select=selection, exclude=MART_REFRESH_EXCLUDE)
     context.log.info("rebuilt the marts in %.1fs", time.monotonic() - started)
+    for asset_key in rebuilt_model_keys(result):
+        context.log_event(
+            dg.AssetMaterialization(
+                asset_key=asset_key,
+                description="rebuilt after applying Stripe webhook events",
+                metadata={"as_of": result.as_of, "events_applied": summary["events_applied"]},
+            )
+        )
     return summary
+
+
+def rebuilt_model_keys(result: Any) -> list[dg.AssetKey]:
+    """Return the asset keys (`[schema, model]`) of the models `result` built.
+
+    The keys match the dbt assets of the marts part, so a refresh by events
+    shows in Dagster as a materialization of each rebuilt model.
+    """
+    from halo_stripe_pipeline.marts.manifest import prepared_manifest
+
+    built = {
+        node.unique_id
+        for node in result.nodes
+        if node.unique_id.startswith("model.") and node.status == "success"
+    }
+    if not built:
+        return []
+    manifest = json.loads(prepared_manifest().read_text())
+    keys = []
+    for unique_id in sorted(built):
+        node = manifest["nodes"].get(unique_id)
+        if node is not None:
+            keys.append(dg.AssetKey([node["schema"], node["name"]]))
+    return keys
 
 
 @dg.job(

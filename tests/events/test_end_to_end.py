@@ -158,6 +158,12 @@ def test_emulator_changes_reach_marts(
         for m in result.asset_materializations_for_node("apply_events")
     }
     assert materialized == {"customers", "subscriptions", "charges"}
+    marts = {
+        tuple(m.asset_key.path)
+        for m in result.asset_materializations_for_node("refresh_marts")
+    }
+    assert ("analytics", "stripe_customers") in marts
+    assert ("analytics", "company_billing") in marts
     posted = [
         json.loads(body)["text"]
         for method, _, body in stub_server.requests
