@@ -293,8 +293,8 @@ async def receive_stripe_webhook(request: Request) -> Response:
         return reject(state, request, "event account does not match the endpoint")
     if account_id_hint and not by_stored_secret:
         # Only the account's own stored secret proves the delivery came from
-        # that account's endpoint; a platform-signed event keeps its own
-        # `account` (or none) instead of the one in the URL.
+        # that account's endpoint. A platform-signed event therefore keeps its
+        # own `account` (or none) instead of the one in the URL.
         log.warning(
             "webhook event=%s verified by STRIPE_WEBHOOK_SECRET, not the secret of %s;"
             " storing it without that account",

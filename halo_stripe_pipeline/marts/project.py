@@ -39,7 +39,7 @@ class OfflineDbtCliResource(DbtCliResource):
     """DbtCliResource that reads the dbt version from the installed package.
 
     The stock resource runs `dbt --version` before every command, and
-    dbt-core 1.11 answers that by querying pypi.org for the latest release;
+    dbt-core 1.11 handles that by querying pypi.org for the latest release;
     the installed dbt-core package states the same version without any
     network request.
     """
