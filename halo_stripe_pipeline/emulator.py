@@ -94,7 +94,7 @@ def start_emulator(port: int | None = None, timeout: float = 20.0) -> EmulatorPr
         except httpx.TransportError:
             time.sleep(0.1)
     emulator.stop()
-    raise RuntimeError(f"localstripe did not answer on port {port} within {timeout:.0f}s")
+    raise RuntimeError(f"localstripe did not respond on port {port} within {timeout:.0f}s")
 
 
 def main() -> None:

@@ -35,8 +35,8 @@ def ensure_dagster_home(db_url: str | None = None) -> Path:
         "          applyLimitPerUniqueValue: true\n"
         "        limit: 1\n"
         # The daemon marks a run failed when its worker process died (killed,
-        # out of memory); a run left STARTED would hold the account's slot
-        # above and stall the sensors that wait for it.
+        # out of memory). Otherwise a run left STARTED would hold the account's
+        # slot above and stall the sensors that wait for it.
         "run_monitoring:\n"
         "  enabled: true\n"
         "  start_timeout_seconds: 300\n"

@@ -89,7 +89,7 @@ def is_connected(conn: psycopg.Connection, account_id: str) -> bool:
         return False
     except EncryptionKeyError:
         # A stored connection exists; reading it needs HALO_ENCRYPTION_KEY,
-        # and the catch-up of that account will say so.
+        # and the catch-up of that account raises an error naming the key.
         return True
 
 

@@ -200,15 +200,22 @@ def refresh_marts(context: dg.OpExecutionContext, summary: dict) -> dict:
     started = time.monotonic()
     result = build_marts(database_url(), select=selection, exclude=MART_REFRESH_EXCLUDE)
     context.log.info("rebuilt the marts in %.1fs", time.monotonic() - started)
+
+    _report_rebuilt_models(context, result, summary["events_applied"])
+    return summary
+
+
+def _report_rebuilt_models(
+    context: dg.OpExecutionContext, result: Any, events_applied: int
+) -> None:
     for asset_key in rebuilt_model_keys(result):
         context.log_event(
             dg.AssetMaterialization(
                 asset_key=asset_key,
                 description="rebuilt after applying Stripe webhook events",
-                metadata={"as_of": result.as_of, "events_applied": summary["events_applied"]},
+                metadata={"as_of": result.as_of, "events_applied": events_applied},
             )
         )
-    return summary
 
 
 def rebuilt_model_keys(result: Any) -> list[dg.AssetKey]:

@@ -71,7 +71,7 @@ OBJECT_TYPES: tuple[ObjectType, ...] = (
         "/v1/subscriptions",
         "subscriptions",
         # Without `status=all` the list omits canceled subscriptions. From API
-        # 2025-03-31 on, `discounts` holds bare ids unless expanded, and the
+        # 2025-03-31 on, `discounts` contains bare ids unless expanded, and the
         # MRR rules need each coupon's duration and amount.
         filters={"status": "all"},
         expand=("data.discounts", "data.items.data.discounts"),

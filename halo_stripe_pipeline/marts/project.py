@@ -1,4 +1,4 @@
-"""Where the dbt project lives and how a dbt invocation reaches the warehouse.
+"""Location of the dbt project and the connection each dbt invocation uses.
 
 Profiles are written per invocation into a private temporary folder, from
 the warehouse URL, so no credentials sit in the repository and concurrent
@@ -39,8 +39,8 @@ class OfflineDbtCliResource(DbtCliResource):
     """DbtCliResource that reads the dbt version from the installed package.
 
     The stock resource runs `dbt --version` before every command, and
-    dbt-core 1.11 handles that by querying pypi.org for the latest release;
-    the installed dbt-core package states the same version without any
+    dbt-core 1.11 handles that by querying pypi.org for the latest release.
+    The installed dbt-core package reports the same version without any
     network request.
     """
 

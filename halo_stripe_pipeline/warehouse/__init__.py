@@ -1,7 +1,7 @@
 """PostgreSQL access: the embedded or external server, schema and bulk writes.
 
-Nothing here imports Dagster, Stripe or the web app; every other part stands
-on this package.
+Nothing here imports Dagster, Stripe or the web app, because every other
+part is built on this package.
 """
 
 from halo_stripe_pipeline.warehouse.connection import (

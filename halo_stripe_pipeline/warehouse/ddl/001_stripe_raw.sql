@@ -40,7 +40,7 @@ create table if not exists stripe_raw.accounts (
 );
 
 -- Progress of each backfill per account and object type, so a failed run
--- says where it stopped and a rerun can finish the load.
+-- reports where it stopped and a rerun can finish the load.
 create table if not exists stripe_raw.sync_state (
     account_id text not null,
     object_type text not null,

@@ -13,7 +13,7 @@ create table if not exists halo.companies (
 );
 
 -- One row per Stripe account. Columns are the settings `halo-stripe settings`
--- edits; halo_stripe_pipeline/settings.py holds their allowed values.
+-- edits; halo_stripe_pipeline/settings.py defines their allowed values.
 create table if not exists halo.integration_settings (
     account_id text primary key,
     workspace_id text not null default 'default',
